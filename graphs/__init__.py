@@ -1,0 +1,1 @@
+"""LangGraph state graphs: context (configuration), state, and the wiring of nodes."""

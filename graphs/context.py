@@ -1,0 +1,49 @@
+"""Run-time configuration of the QA graph. LangGraph Studio shows each field's description as help."""
+
+from dataclasses import dataclass, field
+
+from lab.envconfig import apply_env_defaults
+
+
+@dataclass(kw_only=True)
+class Context:
+    """How the QA graph reaches its model and builds its prompt. Each field falls back to ``LMLAB_<FIELD>``."""
+
+    endpoint: str = field(
+        default="http://127.0.0.1:8100/v1",
+        metadata={"description": "OpenAI-compatible base URL of the vLLM server (with /v1)."},
+    )
+    model: str = field(
+        default="smollm2-135m-instruct",
+        metadata={"description": "Model name as served by the endpoint."},
+    )
+    api_key: str = field(
+        default="EMPTY",
+        metadata={"description": "API key for the endpoint (vLLM --api-key); EMPTY when the server has none."},
+    )
+    layout: str = field(
+        default="manual_first",
+        metadata={"description": "Prompt layout: where the static manual and the dynamic question sit."},
+    )
+    manual_path: str = field(
+        default="",
+        metadata={"description": "Your own .txt/.md manual. Empty: Python's documentation topics, cut to manual_tokens."},
+    )
+    manual_tokens: int = field(
+        default=4000,
+        metadata={"description": "Token budget of the manual. Your own manual is cut to it only with truncate_manual."},
+    )
+    truncate_manual: bool = field(
+        default=False,
+        metadata={"description": "Cut your own manual to manual_tokens instead of refusing one that is too long."},
+    )
+    chunk_size: int = field(
+        default=256,
+        metadata={"description": "LMCache chunk size. The manual cut ends the static prefix just past a multiple of it (0: no alignment)."},
+    )
+    max_tokens: int = field(default=32, metadata={"description": "Answer length limit, in tokens."})
+    temperature: float = field(default=0.0, metadata={"description": "Sampling temperature; 0 gives repeatable answers."})
+    request_timeout_s: float = field(default=600.0, metadata={"description": "Timeout of one chat call, seconds."})
+
+    def __post_init__(self) -> None:
+        apply_env_defaults(self)

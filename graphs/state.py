@@ -1,0 +1,30 @@
+"""State of the QA graph: the narrow input, and the working state nodes fill in."""
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+
+@dataclass(kw_only=True)
+class InputState:
+    """What a caller provides: the questions of one session, asked in order over one manual."""
+
+    questions: list[str] = field(default_factory=list)
+    # Text that makes this manual byte-distinct from every earlier one (a "fresh edition"), so
+    # its first question is a true cold start even with a persistent disk cache.
+    manual_edition: str = ""
+
+
+@dataclass(kw_only=True)
+class State(InputState):
+    """Working state. ``calls`` has a reducer: each node returns only the records it adds."""
+
+    manual: str = ""
+    manual_tokens: int = 0
+    static_prefix: str = ""  # system text + manual: byte-identical for every question
+    static_prefix_tokens: int = 0
+    question_index: int = 0  # the next question to ask
+    messages: list[dict] = field(default_factory=list)  # the prompt of the call in flight
+    metrics_before: dict | None = None  # /metrics counters taken just before the call in flight
+    pending: dict | None = None  # the call in flight: timings, usage, answer
+    calls: Annotated[list[dict], operator.add] = field(default_factory=list)

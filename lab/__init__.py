@@ -1,0 +1,1 @@
+"""Shared foundations: user-facing errors, environment-backed settings, cache paths."""

@@ -1,0 +1,10 @@
+"""Errors a user can fix. Command-line entry points print them as one line and exit non-zero."""
+
+
+class UserError(Exception):
+    """Something the user can fix: bad input, a busy port, a server that would not start.
+
+    The message says what is wrong and how to fix it; entry points print it without a traceback.
+    """
+
+    exit_code = 2

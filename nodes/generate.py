@@ -1,0 +1,70 @@
+"""Node: stream the chat call through langchain-openai and time its first content token."""
+
+import time
+
+import openai
+from langchain_core.runnables import RunnableConfig
+from langchain_openai import ChatOpenAI
+from langgraph.runtime import Runtime
+
+from clients.vllm import scrape_metrics
+from graphs.context import Context
+from graphs.state import State
+from lab.errors import UserError
+from metrics.prometheus import parse_counters
+
+
+def chat_model(ctx: Context) -> ChatOpenAI:
+    # streaming + stream_usage: the final chunk carries usage (cached tokens included), and LangFuse
+    # derives TTFT from the first streamed chunk.
+    return ChatOpenAI(
+        base_url=ctx.endpoint,
+        api_key=ctx.api_key or "EMPTY",
+        model=ctx.model,
+        temperature=ctx.temperature,
+        max_tokens=ctx.max_tokens,
+        streaming=True,
+        stream_usage=True,
+        timeout=ctx.request_timeout_s,
+        max_retries=0,
+    )
+
+
+def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig | None = None) -> dict:
+    """Stream one call. TTFT runs from sending the request to the first chunk with content, as in
+    vLLM's own benchmarks; usage comes from the final chunk."""
+    start = time.perf_counter()
+    first = None
+    message = None
+    for chunk in llm.stream(messages, config=config):
+        if first is None and chunk.content:
+            first = time.perf_counter()
+        message = chunk if message is None else message + chunk
+    end = time.perf_counter()
+    usage = (message.usage_metadata if message is not None else None) or {}
+    return {
+        "ttft_ms": round(((first or end) - start) * 1000, 2),
+        "total_ms": round((end - start) * 1000, 2),
+        "prompt_tokens": usage.get("input_tokens", 0),
+        "completion_tokens": usage.get("output_tokens", 0),
+        "cached_tokens": (usage.get("input_token_details") or {}).get("cache_read", 0),
+        "answer": message.content if message is not None else "",
+    }
+
+
+def generate(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict:
+    """Reads ``messages``; returns ``pending`` (the call's timings, usage and answer) and
+    ``metrics_before`` (vLLM's counters just before the call, for the cache-stats node)."""
+    ctx = runtime.context or Context()
+    text = scrape_metrics(ctx.endpoint, ctx.api_key)
+    before = parse_counters(text) if text is not None else None
+    try:
+        result = stream_timed(chat_model(ctx), state.messages, config)
+    except openai.APIConnectionError:
+        raise UserError(f"lost the connection to {ctx.endpoint} during a call; check the server (python -m serving status)") from None
+    except openai.NotFoundError:
+        raise UserError(f"model {ctx.model!r} is not served at {ctx.endpoint}; check --model / LMLAB_MODEL") from None
+    except openai.APIStatusError as err:
+        raise UserError(f"{ctx.endpoint} refused the call ({err.status_code}): {err.message}") from None
+    question_id = state.question_index
+    return {"pending": {"question_id": question_id, "question": state.questions[question_id], **result}, "metrics_before": before}

@@ -1,0 +1,44 @@
+"""Node: load the manual and fit it to the model's context window."""
+
+from langgraph.runtime import Runtime
+
+from clients.vllm import count_chat_tokens, max_model_len
+from graphs.context import Context
+from graphs.state import State
+from lab.errors import UserError
+from prompts.layouts import static_prefix
+from prompts.manual import builtin_manual, cut_to_budget, read_manual
+
+# Context kept free for the instructions and question after the manual, besides the answer.
+QUESTION_RESERVE_TOKENS = 256
+
+
+def load_manual(state: State, runtime: Runtime[Context]) -> dict:
+    """Reads ``context.manual_path`` (or the built-in manual) and returns ``manual``, cut or checked
+    so that the static prefix leaves room for a question and an answer."""
+    ctx = runtime.context or Context()
+
+    def prefix_tokens(manual: str) -> int:
+        msg = [{"role": "system", "content": static_prefix(manual, state.manual_edition)}]
+        return count_chat_tokens(ctx.endpoint, ctx.model, msg, add_generation_prompt=False, api_key=ctx.api_key)
+
+    overhead = prefix_tokens("")
+    limit = max_model_len(ctx.endpoint, ctx.model, ctx.api_key) - ctx.max_tokens - QUESTION_RESERVE_TOKENS
+    own = bool(ctx.manual_path)
+    text = read_manual(ctx.manual_path) if own else builtin_manual()
+    if own and not ctx.truncate_manual:
+        total = prefix_tokens(text)
+        if total > limit:
+            raise UserError(
+                f"manual {ctx.manual_path} is {total - overhead} tokens; with the system text it needs {total} of the "
+                f"{limit} tokens the context leaves after the question and answer; shorten it or pass --manual-tokens N to cut it"
+            )
+        return {"manual": text, "manual_tokens": total - overhead}
+    budget = ctx.manual_tokens + overhead
+    if budget > limit:
+        raise UserError(
+            f"a manual of {ctx.manual_tokens} tokens does not fit: the context leaves {limit - overhead} tokens for it "
+            f"after the system text, question and answer; lower --manual-tokens"
+        )
+    cut = cut_to_budget(text, prefix_tokens, budget, chunk_size=ctx.chunk_size)
+    return {"manual": cut, "manual_tokens": prefix_tokens(cut) - overhead}

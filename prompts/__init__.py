@@ -1,0 +1,1 @@
+"""Prompt text: the system prompt, the per-question instructions, the questions and the manual."""
