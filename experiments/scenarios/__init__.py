@@ -1,0 +1,17 @@
+"""Scenario registry. Adding a scenario: one module with a ``Scenario`` subclass, one entry here."""
+
+from experiments.scenarios.base import Scenario, ScenarioOptions, Session
+from experiments.scenarios.cold_hit import ColdHit
+from lab.errors import UserError
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit()]}
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise UserError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}") from None
+
+
+__all__ = ["SCENARIOS", "Scenario", "ScenarioOptions", "Session", "get_scenario"]

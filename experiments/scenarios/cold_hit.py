@@ -1,0 +1,50 @@
+"""Cold start vs cache hit: the first question on a never-seen manual, then different questions on it.
+
+Each repeat uses a fresh manual edition, so its first call is a true cold start even though
+LMCache's disk tier keeps KV across runs and restarts.
+"""
+
+from dataclasses import replace
+
+import pandas as pd
+
+from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.summary import reduction
+
+
+class ColdHit(Scenario):
+    name = "cold_hit"
+    description = "first question on a fresh manual (cold) vs the next questions on it (cache hits)"
+    default_expect = 0.70
+
+    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+        return [
+            Session(
+                name=f"{self.name}-r{r}",
+                repeat=r,
+                questions=questions_for(r, opts.questions),
+                variants=["cold"] + ["hit"] * (opts.questions - 1),
+                edition=f"edition {opts.run_id}-{r}",
+                context=replace(opts.context, layout="manual_first"),
+            )
+            for r in range(opts.repeats)
+        ]
+
+    def comparison(self, df: pd.DataFrame) -> dict:
+        rows = df[df["scenario"] == self.name]
+        return {
+            "cold_ttft_median_ms": rows.loc[rows["variant"] == "cold", "ttft_ms"].median(),
+            "hit_ttft_median_ms": rows.loc[rows["variant"] == "hit", "ttft_ms"].median(),
+            "ttft_reduction": reduction(df, self.name, "cold", "hit"),
+            "hit_rate_min_on_hits": rows.loc[rows["variant"] == "hit", "hit_rate"].min(),
+        }
+
+    def check(self, comparison: dict, expect: float | None) -> str | None:
+        got = comparison.get("ttft_reduction")
+        if expect is None:
+            return None
+        if got is None or pd.isna(got):
+            return "no cold and hit calls were measured, so the TTFT reduction is unknown"
+        if got < expect:
+            return f"median TTFT reduction {got:.1%} is below the expected {expect:.0%}"
+        return None

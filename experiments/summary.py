@@ -1,0 +1,35 @@
+"""Figures from results.csv: per scenario and variant medians and hit rates (pure pandas)."""
+
+import pandas as pd
+
+
+def variant_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, variant): calls, TTFT median and p90, mean and minimum hit rates."""
+    grouped = df.groupby(["scenario", "variant"], sort=False)
+    table = grouped.agg(
+        calls=("ttft_ms", "size"),
+        ttft_median_ms=("ttft_ms", "median"),
+        ttft_p90_ms=("ttft_ms", lambda s: s.quantile(0.9)),
+        prompt_tokens=("prompt_tokens", "median"),
+        cached_tokens=("cached_tokens", "median"),
+        hit_rate_mean=("hit_rate", "mean"),
+        hit_rate_min=("hit_rate", "min"),
+        device_hit_rate=("device_hit_rate", "mean"),
+        lmcache_hit_rate=("lmcache_hit_rate", "mean"),
+    )
+    return table.round(4).reset_index()
+
+
+def reduction(df: pd.DataFrame, scenario: str, base: str, other: str) -> float | None:
+    """1 - median TTFT of ``other`` / median TTFT of ``base``: 0.95 means a 95% cut."""
+    rows = df[df["scenario"] == scenario]
+    base_ms = rows.loc[rows["variant"] == base, "ttft_ms"].median()
+    other_ms = rows.loc[rows["variant"] == other, "ttft_ms"].median()
+    if pd.isna(base_ms) or pd.isna(other_ms) or base_ms == 0:
+        return None
+    return round(1 - other_ms / base_ms, 4)
+
+
+def variants_as_dict(table: pd.DataFrame, scenario: str) -> dict:
+    rows = table[table["scenario"] == scenario].drop(columns="scenario")
+    return {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows.to_dict("records")}
