@@ -1,0 +1,47 @@
+"""One real vLLM + LMCache stack for the whole test session, on free ports, always stopped.
+
+End-to-end tests take the ``stack`` fixture; unit tests never start a server.
+"""
+
+import signal
+import socket
+
+import pytest
+
+from serving.launcher import Stack
+from serving.settings import StackSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_configure(config):
+    # CI or a user may stop the suite with SIGTERM: turn it into KeyboardInterrupt so fixtures tear down.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory) -> StackSettings:
+    return StackSettings(
+        name=f"pytest-{free_port()}",
+        vllm_port=free_port(),
+        lmcache_port=free_port(),
+        lmcache_http_port=free_port(),
+        kv_cache_gib=1,
+        lmcache_l1_gib=1.0,
+        disk_dir=str(tmp_path_factory.mktemp("lmcache-disk")),
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings):
+    """The shared stack: started once, stopped at the end of the session even when tests fail."""
+    s = Stack(stack_settings)
+    try:
+        s.up()
+        yield s
+    finally:
+        s.down()
