@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test unit bench up down status clean-stack
+.PHONY: setup redis demo test unit bench up down status clean-stack
 
 setup: $(STAMP)
 
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(MAKE) --no-print-directory redis
 	touch $@
+
+# Debian's redis-server is the shared LMCache tier of the `sharing` scenario.
+redis:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing Debian's redis-server (shared cache tier)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null \
+	  || echo "warning: could not install redis-server; install it to run the sharing scenario"; }
 
 demo: setup
 	$(BIN)/python -m experiments.run_graph

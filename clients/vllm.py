@@ -61,3 +61,14 @@ def scrape_metrics(endpoint: str, api_key: str = "") -> str | None:
     except httpx.HTTPError:
         return None
     return resp.text if resp.status_code == 200 else None
+
+
+def reset_prefix_cache(endpoint: str, api_key: str = "") -> None:
+    """Empty vLLM's own prefix cache (needs VLLM_SERVER_DEV_MODE=1, which the launcher sets).
+
+    vLLM answers 200 even when it reset nothing, so callers verify with the next call's metrics.
+    """
+    resp = httpx.post(server_root(endpoint) + "/reset_prefix_cache", headers=_headers(api_key), timeout=30)
+    if resp.status_code == 404:
+        raise UserError(f"{endpoint} has no /reset_prefix_cache; start vLLM with VLLM_SERVER_DEV_MODE=1")
+    resp.raise_for_status()

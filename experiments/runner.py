@@ -9,6 +9,8 @@ from graphs.graph import graph
 
 def run_session(session: Session, scenario: Scenario, run_id: str, writer: ResultsWriter, on_call: Callable[[dict], None]) -> None:
     """Stream one graph run; each ``collect_cache_stats`` update carries one finished call."""
+    if session.before is not None:
+        session.before()
     inputs = {"questions": session.questions, "manual_edition": session.edition}
     config = {"run_name": session.name, "metadata": {"scenario": scenario.name, "session": session.name}}
     for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):

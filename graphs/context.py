@@ -21,6 +21,11 @@ class Context:
         default="EMPTY",
         metadata={"description": "API key for the endpoint (vLLM --api-key); EMPTY when the server has none."},
     )
+    lmcache_metrics_url: str = field(
+        default="",
+        metadata={"description": "HTTP root of the LMCache server behind the endpoint (e.g. http://127.0.0.1:8090): "
+                                 "its /metrics tell which tier (L1 memory, L2 disk/Redis) served a hit. Empty: skip."},
+    )
     layout: str = field(
         default="manual_first",
         metadata={"description": "Prompt layout: where the static manual and the dynamic question sit."},
@@ -43,6 +48,10 @@ class Context:
     )
     max_tokens: int = field(default=32, metadata={"description": "Answer length limit, in tokens."})
     temperature: float = field(default=0.0, metadata={"description": "Sampling temperature; 0 gives repeatable answers."})
+    logprobs: bool = field(
+        default=False,
+        metadata={"description": "Record each answer token's logprob and runner-up (for answer-equivalence checks)."},
+    )
     request_timeout_s: float = field(default=600.0, metadata={"description": "Timeout of one chat call, seconds."})
 
     def __post_init__(self) -> None:

@@ -13,6 +13,11 @@ DEVICE_QUERIES = "vllm:prefix_cache_queries_total"
 EXTERNAL_HITS = "vllm:external_prefix_cache_hits_total"  # the KV connector: LMCache
 EXTERNAL_QUERIES = "vllm:external_prefix_cache_queries_total"
 CACHED_BY_SOURCE = "vllm:prompt_tokens_cached_by_source_total"
+# The LMCache server's own view: which of its tiers answered the lookups.
+LMCACHE_L1_HITS = "lmcache_mp_lookup_hit_l1_tokens_total"  # CPU memory
+LMCACHE_L2_HITS = "lmcache_mp_lookup_hit_l2_tokens_total"  # disk / Redis adapters
+L2_STORES_SUBMITTED = "lmcache_mp_l2_store_submitted_objects_chunks_total"
+L2_STORES_COMPLETED = "lmcache_mp_l2_store_completed_objects_chunks_total"
 
 
 def parse_counters(text: str) -> dict[str, float]:
@@ -36,14 +41,26 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: v - before.get(k, 0.0) for k, v in after.items()}
 
 
-def hit_tokens(d: dict[str, float]) -> dict[str, int]:
-    """Per-call hit tokens by source from a delta: vLLM's own cache ("device") and LMCache ("lmcache")."""
+def hit_tokens(d: dict[str, float], server: dict[str, float] | None = None) -> dict[str, int | None]:
+    """Per-call hit tokens by source from a vLLM delta: vLLM's own cache ("device") and LMCache
+    ("lmcache"); with the LMCache server's delta, also which of its tiers served them (L1/L2)."""
+    external = int(d.get(EXTERNAL_HITS, 0))
+
+    def served(tier: str) -> int | None:
+        # LMCache counts what its lookup found even when vLLM then used its own cache instead;
+        # only tokens vLLM actually took from LMCache were served by a tier.
+        if server is None:
+            return None
+        return int(server.get(tier, 0)) if external else 0
+
     by_source = {
         k[len(CACHED_BY_SOURCE) + len("{source=") : -1]: int(v) for k, v in d.items() if k.startswith(CACHED_BY_SOURCE + "{")
     }
     return {
         "device_hit_tokens": int(d.get(DEVICE_HITS, 0)),
-        "lmcache_hit_tokens": int(d.get(EXTERNAL_HITS, 0)),
+        "lmcache_hit_tokens": external,
         "lmcache_query_tokens": int(d.get(EXTERNAL_QUERIES, 0)),
         "cached_by_source": by_source,
+        "lmcache_l1_hit_tokens": served(LMCACHE_L1_HITS),
+        "lmcache_l2_hit_tokens": served(LMCACHE_L2_HITS),
     }

@@ -3,8 +3,8 @@
 # Column order of results.csv; scenario columns come first, then these.
 CALL_FIELDS = [
     "question_id", "layout", "ttft_ms", "total_ms", "prompt_tokens", "static_prefix_tokens", "cached_tokens",
-    "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "device_hit_rate", "lmcache_hit_rate",
-    "completion_tokens", "question", "answer",
+    "device_hit_tokens", "lmcache_hit_tokens", "lmcache_l1_hit_tokens", "lmcache_l2_hit_tokens", "hit_rate", "device_hit_rate", "lmcache_hit_rate",
+    "completion_tokens", "question", "answer", "answer_logprobs",
 ]  # fmt: skip
 
 
@@ -24,6 +24,8 @@ def call_record(pending: dict, hits: dict | None, *, layout: str, static_prefix_
         "static_prefix_tokens": static_prefix_tokens,
         "device_hit_tokens": device,
         "lmcache_hit_tokens": lmcache,
+        "lmcache_l1_hit_tokens": hits.get("lmcache_l1_hit_tokens") if hits else None,
+        "lmcache_l2_hit_tokens": hits.get("lmcache_l2_hit_tokens") if hits else None,
         "hit_rate": _rate(pending["cached_tokens"], prompt),
         "device_hit_rate": _rate(device, prompt),
         "lmcache_hit_rate": _rate(lmcache, prompt),

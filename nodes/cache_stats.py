@@ -1,4 +1,4 @@
-"""Node: attribute the call's cached tokens to their source from vLLM's /metrics deltas."""
+"""Node: attribute the call's cached tokens to their source from /metrics deltas."""
 
 from langgraph.runtime import Runtime
 
@@ -9,12 +9,25 @@ from metrics.prometheus import delta, hit_tokens, parse_counters
 from metrics.records import call_record
 
 
+def counters_snapshot(ctx: Context) -> dict | None:
+    """vLLM's counters, plus the LMCache server's when its URL is configured; None without /metrics."""
+    text = scrape_metrics(ctx.endpoint, ctx.api_key)
+    if text is None:
+        return None
+    server = scrape_metrics(ctx.lmcache_metrics_url) if ctx.lmcache_metrics_url else None
+    return {"vllm": parse_counters(text), "lmcache": parse_counters(server) if server is not None else None}
+
+
 def collect_cache_stats(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``pending`` and ``metrics_before``; appends one record to ``calls`` and moves to the next question."""
     ctx = runtime.context or Context()
     hits = None
-    text = scrape_metrics(ctx.endpoint, ctx.api_key) if state.metrics_before is not None else None
-    if text is not None:
-        hits = hit_tokens(delta(state.metrics_before, parse_counters(text)))
+    after = counters_snapshot(ctx) if state.metrics_before is not None else None
+    if after is not None:
+        before = state.metrics_before
+        server = None
+        if before.get("lmcache") is not None and after["lmcache"] is not None:
+            server = delta(before["lmcache"], after["lmcache"])
+        hits = hit_tokens(delta(before["vllm"], after["vllm"]), server)
     record = call_record(state.pending, hits, layout=ctx.layout, static_prefix_tokens=state.static_prefix_tokens)
     return {"calls": [record], "pending": None, "metrics_before": None, "question_index": state.question_index + 1}

@@ -1,5 +1,6 @@
 """Node: stream the chat call through langchain-openai and time its first content token."""
 
+import json
 import time
 
 import openai
@@ -7,11 +8,10 @@ from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 from langgraph.runtime import Runtime
 
-from clients.vllm import scrape_metrics
 from graphs.context import Context
 from graphs.state import State
 from lab.errors import UserError
-from metrics.prometheus import parse_counters
+from nodes.cache_stats import counters_snapshot
 
 
 def chat_model(ctx: Context) -> ChatOpenAI:
@@ -27,6 +27,7 @@ def chat_model(ctx: Context) -> ChatOpenAI:
         stream_usage=True,
         timeout=ctx.request_timeout_s,
         max_retries=0,
+        **({"logprobs": True, "top_logprobs": 2} if ctx.logprobs else {}),
     )
 
 
@@ -49,15 +50,26 @@ def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig |
         "completion_tokens": usage.get("output_tokens", 0),
         "cached_tokens": (usage.get("input_token_details") or {}).get("cache_read", 0),
         "answer": message.content if message is not None else "",
+        "answer_logprobs": _compact_logprobs(message.response_metadata.get("logprobs") if message is not None else None),
     }
+
+
+def _compact_logprobs(logprobs: dict | None) -> str:
+    """JSON list of [token, logprob, runner-up token, runner-up logprob]; empty when not requested."""
+    if not logprobs or not logprobs.get("content"):
+        return ""
+    rows = []
+    for t in logprobs["content"]:
+        second = (t.get("top_logprobs") or [{}, {}])[1:2] or [{}]
+        rows.append([t["token"], round(t["logprob"], 5), second[0].get("token"), round(second[0].get("logprob", float("nan")), 5)])
+    return json.dumps(rows)
 
 
 def generate(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict:
     """Reads ``messages``; returns ``pending`` (the call's timings, usage and answer) and
     ``metrics_before`` (vLLM's counters just before the call, for the cache-stats node)."""
     ctx = runtime.context or Context()
-    text = scrape_metrics(ctx.endpoint, ctx.api_key)
-    before = parse_counters(text) if text is not None else None
+    before = counters_snapshot(ctx)
     try:
         result = stream_timed(chat_model(ctx), state.messages, config)
     except openai.APIConnectionError:

@@ -7,6 +7,7 @@ command can reuse a healthy stack, notice a stale one and clean it up.
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import redis
 from rich.console import Console
 
 from lab.envconfig import env_name
@@ -66,6 +68,8 @@ class Service:
             return None
 
     def healthy(self) -> bool:
+        if self.health_url.startswith("redis://"):
+            return redis_answers(self.health_url)
         try:
             return httpx.get(self.health_url, timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -73,60 +77,85 @@ class Service:
 
 
 def plan(settings: StackSettings, model_dir: Path) -> list[Service]:
-    """The services of a stack, in start order."""
-    py = sys.executable
+    """The services of a stack, in start order: Redis (if asked for), then per instance LMCache and vLLM."""
     services = []
-    if settings.lmcache:
-        server_args = [
-            "--host", settings.host, "--port", str(settings.lmcache_port),
-            "--http-port", str(settings.lmcache_http_port),
-            "--chunk-size", str(settings.chunk_size),
-            "--l1-size-gb", str(settings.lmcache_l1_gib),
-            "--eviction-policy", "LRU",
-            "--supported-transfer-mode", "auto",
-            # Shared-memory transport: a 4k-token retrieve takes ~0.04 s instead of ~0.35 s with pickling.
-            "--shm-name", settings.shm_name,
-        ]  # fmt: skip
-        if settings.disk_path is not None:
-            server_args += ["--l2-adapter", json.dumps({"type": "fs", "base_path": str(settings.disk_path)})]
-        services.append(
-            Service(
-                name="lmcache",
-                argv=[py, "-m", "lmcache.v1.multiprocess.http_server", *server_args],
-                port=settings.lmcache_http_port,
-                health_url=f"http://{settings.host}:{settings.lmcache_http_port}/healthcheck",
-            )
+    if settings.redis and not settings.redis_url:
+        services.append(_redis_service(settings))
+    for i in range(settings.instances):
+        if settings.lmcache:
+            services.append(_lmcache_service(settings, i))
+        services.append(_vllm_service(settings, model_dir, i))
+    return services
+
+
+def _name(base: str, i: int) -> str:
+    return base if i == 0 else f"{base}-{i}"
+
+
+def _redis_service(settings: StackSettings) -> Service:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise UserError(
+            "redis-server is not installed; run `make setup` (it installs Debian's redis-server), "
+            "`apt-get install redis-server`, or set LMLAB_REDIS_URL to a running Redis"
         )
-    vllm_args = [
+    argv = [exe, "--bind", settings.host, "--port", str(settings.redis_port), "--save", "", "--appendonly", "no",
+            "--dir", str(settings.state_dir)]  # fmt: skip
+    return Service(name="redis", argv=argv, port=settings.redis_port, health_url=f"redis://{settings.host}:{settings.redis_port}")
+
+
+def _lmcache_service(settings: StackSettings, i: int) -> Service:
+    http_port = settings.lmcache_http_port + i
+    args = [
+        "--host", settings.host, "--port", str(settings.lmcache_port + i), "--http-port", str(http_port),
+        "--chunk-size", str(settings.chunk_size), "--l1-size-gb", str(settings.lmcache_l1_gib),
+        "--eviction-policy", "LRU", "--supported-transfer-mode", "auto",
+        # Shared-memory transport: a 4k-token retrieve takes ~0.04 s instead of ~0.35 s with pickling.
+        "--shm-name", settings.instance_shm_name(i),
+    ]  # fmt: skip
+    disk = settings.instance_disk_path(i)
+    if disk is not None:
+        args += ["--l2-adapter", json.dumps({"type": "fs", "base_path": str(disk)})]
+    if settings.redis_target is not None:
+        host, port = settings.redis_target
+        args += ["--l2-adapter", json.dumps({"type": "resp", "host": host, "port": port})]
+    return Service(
+        name=_name("lmcache", i),
+        argv=[sys.executable, "-m", "lmcache.v1.multiprocess.http_server", *args],
+        port=http_port,
+        health_url=f"http://{settings.host}:{http_port}/healthcheck",
+    )
+
+
+def _vllm_service(settings: StackSettings, model_dir: Path, i: int) -> Service:
+    port = settings.vllm_port + i
+    args = [
         "--model", str(model_dir), "--served-model-name", settings.served_model_name,
-        "--host", settings.host, "--port", str(settings.vllm_port),
+        "--host", settings.host, "--port", str(port),
         "--max-model-len", str(settings.max_model_len), "--dtype", settings.dtype,
         "--enable-prompt-tokens-details",
     ]  # fmt: skip
     if not settings.prefix_caching:
-        vllm_args.append("--no-enable-prefix-caching")
+        args.append("--no-enable-prefix-caching")
     if settings.enforce_eager:
-        vllm_args.append("--enforce-eager")
+        args.append("--enforce-eager")
     if settings.lmcache:
         connector = {
             "kv_connector": "LMCacheMPConnector",
             "kv_role": "kv_both",
             "kv_connector_extra_config": {
                 "lmcache.mp.host": f"tcp://{settings.host}",
-                "lmcache.mp.port": settings.lmcache_port,
+                "lmcache.mp.port": settings.lmcache_port + i,
             },
         }
-        vllm_args += ["--kv-transfer-config", json.dumps(connector)]
-    services.append(
-        Service(
-            name="vllm",
-            argv=[py, "-m", "vllm.entrypoints.openai.api_server", *vllm_args],
-            port=settings.vllm_port,
-            health_url=f"http://{settings.host}:{settings.vllm_port}/health",
-            env={"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CACHE_ROOT": str(settings.home / "vllm-cache")},
-        )
+        args += ["--kv-transfer-config", json.dumps(connector)]
+    return Service(
+        name=_name("vllm", i),
+        argv=[sys.executable, "-m", "vllm.entrypoints.openai.api_server", *args],
+        port=port,
+        health_url=f"http://{settings.host}:{port}/health",
+        env={"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CACHE_ROOT": str(settings.home / "vllm-cache")},
     )
-    return services
 
 
 class Stack:
@@ -183,12 +212,13 @@ class Stack:
         if self._load() is not None:
             console.print(f"cleaning up stale or different stack '{self.settings.name}' before starting")
             self.down(quiet=True)
+        self._preflight()
         model_dir = resolve_model_dir(self.settings.model_dir, log=console.print)
         services = plan(self.settings, model_dir)
-        for setting, port in self.settings.ports().items():
-            _require_free_port(self.settings.host, port, setting)
-        if self.settings.disk_path is not None:
-            self.settings.disk_path.mkdir(parents=True, exist_ok=True)
+        for i in range(self.settings.instances):
+            disk = self.settings.instance_disk_path(i)
+            if disk is not None:
+                disk.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started: list[Service] = []
         try:
@@ -203,6 +233,21 @@ class Stack:
             raise
         console.print(f"[green]stack '{self.settings.name}' is up[/]: {self.settings.endpoint} (logs in {self.log_dir})")
         return True
+
+    def _preflight(self) -> None:
+        """Refuse, before anything starts, what cannot work: busy ports, too little memory, a dead Redis."""
+        for setting, port in self.settings.ports().items():
+            _require_free_port(self.settings.host, port, setting)
+        need = self.settings.memory_estimate_gib()
+        have = psutil.virtual_memory().available / 2**30
+        if need > have:
+            raise UserError(
+                f"{self.settings.instances} instance(s) need about {need:.0f} GiB of memory "
+                f"(3 GiB + KV {self.settings.kv_cache_gib} GiB + LMCache L1 {self.settings.lmcache_l1_gib} GiB each) "
+                f"but {have:.1f} GiB is available; lower LMLAB_KV_CACHE_GIB / LMLAB_LMCACHE_L1_GIB or free memory"
+            )
+        if self.settings.redis and self.settings.redis_url and not redis_answers(self.settings.redis_url):
+            raise UserError(f"Redis at {self.settings.redis_url} does not answer; start it or fix LMLAB_REDIS_URL")
 
     def _start(self, s: Service) -> None:
         s.log = str(self.log_dir / f"{s.name}.log")
@@ -246,7 +291,9 @@ class Stack:
             _stop_group(proc)
             if not quiet:
                 console.print(f"  stopped {s.name} (pid {s.pid})")
-        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}*"):
+        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}"):
+            pool.unlink(missing_ok=True)
+        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}_[0-9]*"):
             pool.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
         if not quiet:
@@ -270,13 +317,21 @@ def _stop_group(proc: psutil.Process, grace_s: float = 20) -> None:
 
 
 def _require_free_port(host: str, port: int, setting: str) -> None:
+    """``setting`` is a settings field, or "field + i" for instance i."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
         except OSError:
-            raise UserError(
-                f"port {port} on {host} is already in use; stop whatever holds it or set {env_name(setting)} to a free port"
-            ) from None
+            field, _, offset = setting.partition(" + ")
+            fix = f"another base port (instance {offset} uses it + {offset})" if offset else "a free port"
+            raise UserError(f"port {port} on {host} is already in use; stop whatever holds it or set {env_name(field)} to {fix}") from None
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
 
 
 def log_tail(path: str, lines: int = 20) -> str:

@@ -2,6 +2,7 @@
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from lab.envconfig import apply_env_defaults
 from lab.paths import lab_home
@@ -47,6 +48,19 @@ class StackSettings:
         default="",
         metadata={"description": "LMCache disk (L2) tier folder. Empty: <LMLAB_HOME>/lmcache-disk/<name>. 'off' disables it."},
     )
+    instances: int = field(
+        default=1,
+        metadata={"description": "vLLM instances, each with its own LMCache server; instance i uses the base ports + i."},
+    )
+    redis: bool = field(
+        default=False,
+        metadata={"description": "Give every LMCache server a shared Redis L2 tier, so instances reuse each other's KV."},
+    )
+    redis_port: int = field(default=6390, metadata={"description": "Port of the Redis server the launcher starts."})
+    redis_url: str = field(
+        default="",
+        metadata={"description": "Use this Redis (redis://host:port) instead of starting one: how stacks on several machines share KV."},
+    )
     start_timeout_s: int = field(default=420, metadata={"description": "Seconds to wait for each server to become healthy."})
 
     def __post_init__(self) -> None:
@@ -71,16 +85,53 @@ class StackSettings:
     def shm_name(self) -> str:
         return f"lmlab_{self.name}"
 
+    def instance_shm_name(self, i: int) -> str:
+        return self.shm_name if i == 0 else f"{self.shm_name}_{i}"
+
+    def instance_disk_path(self, i: int) -> Path | None:
+        base = self.disk_path
+        return base if base is None or i == 0 else base / f"instance-{i}"
+
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.vllm_port}/v1"
+        """The first instance's OpenAI base URL."""
+        return self.endpoints()[0]
+
+    def endpoints(self) -> list[str]:
+        return [f"http://{self.host}:{self.vllm_port + i}/v1" for i in range(self.instances)]
+
+    def lmcache_urls(self) -> list[str]:
+        """Each instance's LMCache server HTTP root (health, /metrics); empty without LMCache."""
+        if not self.lmcache:
+            return []
+        return [f"http://{self.host}:{self.lmcache_http_port + i}" for i in range(self.instances)]
+
+    @property
+    def redis_target(self) -> tuple[str, int] | None:
+        """(host, port) of the shared Redis tier, or None without one."""
+        if not self.redis:
+            return None
+        if self.redis_url:
+            parsed = urlparse(self.redis_url)
+            return parsed.hostname or "127.0.0.1", parsed.port or 6379
+        return self.host, self.redis_port
 
     def ports(self) -> dict[str, int]:
-        """The ports this stack binds, by setting name."""
-        ports = {"vllm_port": self.vllm_port}
-        if self.lmcache:
-            ports |= {"lmcache_port": self.lmcache_port, "lmcache_http_port": self.lmcache_http_port}
+        """The ports this stack binds, by setting name (instance i adds i to each base port)."""
+        ports = {}
+        for i in range(self.instances):
+            suffix = f" + {i}" if i else ""
+            ports[f"vllm_port{suffix}"] = self.vllm_port + i
+            if self.lmcache:
+                ports[f"lmcache_port{suffix}"] = self.lmcache_port + i
+                ports[f"lmcache_http_port{suffix}"] = self.lmcache_http_port + i
+        if self.redis and not self.redis_url:
+            ports["redis_port"] = self.redis_port
         return ports
+
+    def memory_estimate_gib(self) -> float:
+        """Rough memory the stack needs: per instance ~3 GiB of vLLM itself, its KV cache and LMCache's L1 pool."""
+        return self.instances * (3 + self.kv_cache_gib + (self.lmcache_l1_gib if self.lmcache else 0))
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,11 +1,13 @@
 """What a scenario is: a list of graph sessions to run, and how to judge their results."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from graphs.context import Context
 from prompts.templates import DEFAULT_QUESTIONS
+from serving.launcher import Stack
 
 
 @dataclass
@@ -16,6 +18,8 @@ class ScenarioOptions:
     questions: int
     repeats: int
     context: Context
+    # The launcher-managed stack behind context.endpoint; None with --endpoint.
+    stack: Stack | None = None
 
 
 @dataclass
@@ -28,6 +32,8 @@ class Session:
     variants: list[str]
     edition: str
     context: Context
+    # Runs just before the session: reset a cache, restart servers, wait for a tier to fill.
+    before: Callable[[], None] | None = field(default=None, repr=False)
 
 
 class Scenario:
@@ -35,6 +41,11 @@ class Scenario:
     description: str = ""
     # Default for --expect-reduction: exit code 1 when the measured reduction is below it.
     default_expect: float | None = None
+    # StackSettings fields this scenario's own local stack needs (a stack name and ports of its own,
+    # so it never disturbs the default stack); None runs on the default stack.
+    stack_overrides: dict | None = None
+    # True when the scenario must control the servers (restart, reset), so --endpoint cannot be used.
+    needs_launcher: bool = False
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         raise NotImplementedError

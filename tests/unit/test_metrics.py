@@ -65,3 +65,16 @@ def test_call_record_without_metrics_leaves_the_source_unknown():
     rec = call_record(PENDING, None, layout="manual_first", static_prefix_tokens=3870)
     assert rec["hit_rate"] == 0.96
     assert rec["lmcache_hit_tokens"] is None and rec["lmcache_hit_rate"] is None
+
+
+def test_lmcache_tiers_count_only_when_vllm_took_the_tokens_from_lmcache():
+    server = {"lmcache_mp_lookup_hit_l1_tokens_total": 1536.0, "lmcache_mp_lookup_hit_l2_tokens_total": 0.0}
+    from_lmcache = hit_tokens({EXTERNAL_HITS: 1536.0}, server)
+    assert (from_lmcache["lmcache_l1_hit_tokens"], from_lmcache["lmcache_l2_hit_tokens"]) == (1536, 0)
+    # vLLM's own cache served the call although LMCache's lookup found the chunks too.
+    from_device = hit_tokens({"vllm:prefix_cache_hits_total": 1536.0, EXTERNAL_HITS: 0.0}, server)
+    assert from_device["lmcache_l1_hit_tokens"] == 0 and from_device["device_hit_tokens"] == 1536
+
+
+def test_without_the_lmcache_server_the_tier_is_unknown():
+    assert hit_tokens({EXTERNAL_HITS: 1536.0})["lmcache_l1_hit_tokens"] is None

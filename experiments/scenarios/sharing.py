@@ -1,0 +1,81 @@
+"""Sharing KV between vLLM instances through Redis: instance A computes, instance B reuses.
+
+The scenario runs its own stack (name ``sharing``): Redis plus two vLLM instances, each with its own
+LMCache server, both using Redis as their L2 tier (the disk tier is off, so every L2 hit is Redis).
+Per repeat: B answers a question on a manual nobody has seen (B's own cold start), A answers the
+first question on a fresh manual, then B answers the next questions on that manual. B's first call
+finds nothing in its own memory; its hit comes from Redis.
+"""
+
+import time
+from dataclasses import replace
+
+import pandas as pd
+
+from clients.vllm import scrape_metrics
+from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.summary import reduction
+from lab.errors import UserError
+from metrics.prometheus import L2_STORES_COMPLETED, L2_STORES_SUBMITTED, parse_counters
+
+
+def wait_for_l2_stores(lmcache_url: str, timeout_s: float = 60) -> None:
+    """Block until the LMCache server has finished writing to its L2 tier what it accepted."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        c = parse_counters(scrape_metrics(lmcache_url) or "")
+        if c.get(L2_STORES_SUBMITTED, 0) and c.get(L2_STORES_COMPLETED, 0) >= c.get(L2_STORES_SUBMITTED, 0):
+            return
+        time.sleep(0.2)
+    raise UserError(f"the LMCache server at {lmcache_url} did not finish writing to Redis within {timeout_s:.0f} s")
+
+
+class Sharing(Scenario):
+    name = "sharing"
+    description = "instance B reuses the KV instance A computed, through a shared Redis tier"
+    default_expect = 0.85  # B's Redis hit TTFT at most 15% of B's cold TTFT
+    stack_overrides = {
+        "name": "sharing", "instances": 2, "redis": True, "disk_dir": "off", "kv_cache_gib": 1, "lmcache_l1_gib": 1.0,
+        "vllm_port": 8120, "lmcache_port": 5570, "lmcache_http_port": 8096,
+    }  # fmt: skip
+    needs_launcher = True
+
+    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+        settings = opts.stack.settings
+        a, b = (
+            replace(opts.context, layout="manual_first", endpoint=e, lmcache_metrics_url=u)
+            for e, u in zip(settings.endpoints(), settings.lmcache_urls(), strict=True)
+        )
+        n = max(opts.questions, 2)
+        sessions = []
+        for r in range(opts.repeats):
+            qs = questions_for(r, n)
+            edition = f"edition {opts.run_id}-{r}"
+            sessions += [
+                Session(f"{self.name}-r{r}-b-cold", r, qs[:1], ["b_cold"], f"{edition}-b", b),
+                Session(f"{self.name}-r{r}-a", r, qs[:1], ["a_cold"], edition, a),
+                Session(f"{self.name}-r{r}-b", r, qs[1:], ["b_redis"] + ["b_hit"] * (n - 2), edition, b,
+                        before=lambda: wait_for_l2_stores(a.lmcache_metrics_url)),
+            ]  # fmt: skip
+        return sessions
+
+    def comparison(self, df: pd.DataFrame) -> dict:
+        rows = df[df["scenario"] == self.name]
+        redis = rows[rows["variant"] == "b_redis"]
+        return {
+            "a_cold_ttft_median_ms": rows.loc[rows["variant"] == "a_cold", "ttft_ms"].median(),
+            "b_cold_ttft_median_ms": rows.loc[rows["variant"] == "b_cold", "ttft_ms"].median(),
+            "b_redis_ttft_median_ms": redis["ttft_ms"].median(),
+            "b_redis_vs_b_cold": round(1 - reduction(df, self.name, "b_cold", "b_redis"), 4)
+            if reduction(df, self.name, "b_cold", "b_redis") is not None else None,
+            "b_redis_l2_hit_tokens_median": redis["lmcache_l2_hit_tokens"].median(),
+            "redis_verified": bool(len(redis)) and bool((redis["lmcache_l2_hit_tokens"] > 0).all()),
+        }  # fmt: skip
+
+    def check(self, comparison: dict, expect: float | None) -> str | None:
+        if not comparison.get("redis_verified"):
+            return "instance B's first call on A's manual got no L2 (Redis) hits"
+        ratio = comparison.get("b_redis_vs_b_cold")
+        if expect is not None and (ratio is None or ratio > 1 - expect):
+            return f"B's Redis hit TTFT is {ratio:.1%} of its cold TTFT, above the expected {1 - expect:.0%}"
+        return None

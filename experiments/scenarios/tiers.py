@@ -1,0 +1,79 @@
+"""Which cache tier served the hit: the same prompt from recompute, vLLM's own prefix cache, LMCache's
+CPU memory (L1) and LMCache's disk tier (L2, after restarting every server).
+
+The scenario runs its own stack (name ``tiers``, its own ports) with vLLM's prefix cache ON, so that
+vLLM's own cache can serve the second call; it is then emptied through ``/reset_prefix_cache`` (and
+the next call's metrics prove it was), and finally the launcher restarts vLLM and the LMCache server,
+leaving only the disk tier.
+"""
+
+from dataclasses import replace
+
+import pandas as pd
+
+from clients.vllm import reset_prefix_cache
+from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+
+TIERS = ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]
+
+
+class Tiers(Scenario):
+    name = "tiers"
+    description = "the same prompt served by recompute, vLLM's cache, LMCache L1 (memory) and LMCache disk"
+    default_expect = 0.90  # every tier's hit TTFT at most 10% of cold
+    stack_overrides = {"name": "tiers", "prefix_caching": True, "vllm_port": 8110, "lmcache_port": 5560, "lmcache_http_port": 8095}
+    needs_launcher = True
+    logprobs = False
+
+    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+        ctx = replace(opts.context, layout="manual_first", logprobs=self.logprobs)
+        stack = opts.stack
+
+        def reset_vllm_cache() -> None:
+            reset_prefix_cache(ctx.endpoint, ctx.api_key)
+
+        def restart_servers() -> None:
+            stack.down(quiet=True)
+            stack.up()
+
+        before = {"cold": None, "vllm_cache": None, "lmcache_l1": reset_vllm_cache, "lmcache_disk": restart_servers}
+        sessions = []
+        for r in range(opts.repeats):
+            question = questions_for(r, 1)
+            for tier in TIERS:
+                sessions.append(Session(name=f"{self.name}-r{r}-{tier}", repeat=r, questions=question, variants=[tier],
+                                        edition=f"edition {opts.run_id}-{r}", context=ctx, before=before[tier]))  # fmt: skip
+        return sessions
+
+    def comparison(self, df: pd.DataFrame) -> dict:
+        rows = df[df["scenario"] == self.name]
+        cold = rows.loc[rows["variant"] == "cold", "ttft_ms"].median()
+        out = {"cold_ttft_median_ms": cold}
+        for tier in TIERS[1:]:
+            t = rows[rows["variant"] == tier]
+            out[tier] = {
+                "ttft_median_ms": t["ttft_ms"].median(),
+                "ttft_vs_cold": round(t["ttft_ms"].median() / cold, 4) if cold else None,
+                "device_hit_tokens": t["device_hit_tokens"].median(),
+                "lmcache_hit_tokens": t["lmcache_hit_tokens"].median(),
+                "lmcache_l1_hit_tokens": t["lmcache_l1_hit_tokens"].median(),
+                "lmcache_l2_hit_tokens": t["lmcache_l2_hit_tokens"].median(),
+            }
+        l1 = rows[rows["variant"] == "lmcache_l1"]
+        disk = rows[rows["variant"] == "lmcache_disk"]
+        # vLLM answers 200 to /reset_prefix_cache even when it did nothing: the proof is the next call.
+        out["vllm_reset_verified"] = bool(len(l1)) and bool((l1["device_hit_tokens"] == 0).all())
+        out["disk_tier_verified"] = bool(len(disk)) and bool((disk["lmcache_l2_hit_tokens"] > 0).all())
+        return out
+
+    def check(self, comparison: dict, expect: float | None) -> str | None:
+        if not comparison.get("vllm_reset_verified"):
+            return "vLLM's prefix cache was not emptied before the LMCache L1 call (device hits > 0), so that row is not an L1 hit"
+        if not comparison.get("disk_tier_verified"):
+            return "the call after the restart got no LMCache L2 (disk) hits"
+        if expect is not None:
+            for tier in TIERS[1:]:
+                ratio = comparison[tier]["ttft_vs_cold"]
+                if ratio is None or ratio > 1 - expect:
+                    return f"{tier} hit TTFT is {ratio:.1%} of cold, above the expected {1 - expect:.0%}"
+        return None
