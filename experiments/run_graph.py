@@ -8,6 +8,7 @@ problem (one line on stderr), 130 interrupted (results so far are kept).
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -19,11 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from clients.vllm import check_endpoint
-from experiments.results import ResultsWriter, load_results, prepare_out_dir, versions, write_summary
+from experiments.results import RESULTS_CSV, ResultsWriter, load_results, prepare_out_dir, versions, write_summary
 from experiments.runner import run_session
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
+from lab.envconfig import env_name
+from prompts.layouts import get_layout
 from lab.errors import UserError
 from serving.launcher import Stack
 from serving.settings import StackSettings
@@ -46,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--expect-reduction", type=float,
                    help="the scenario's pass mark, a fraction: exit 1 below it (cold_hit: TTFT reduction, default 0.70)")  # fmt: skip
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started running afterwards")
+    p.add_argument("--resume", type=Path, metavar="DIR",
+                   help="finish an interrupted run: same settings, only the calls missing from DIR/results.csv")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -75,6 +80,38 @@ def build_context(args: argparse.Namespace, endpoint: str) -> Context:
     return replace(ctx, **overrides)
 
 
+RUN_JSON = "run.json"
+
+
+def save_run(out: Path, run_id: str, args: argparse.Namespace) -> None:
+    """What --resume needs to plan the very same run again."""
+    saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("resume", "out")}
+    (out / RUN_JSON).write_text(json.dumps({"run_id": run_id, "args": saved}, indent=2) + "\n")
+
+
+def load_run(folder: Path) -> tuple[str, argparse.Namespace]:
+    path = folder / RUN_JSON
+    try:
+        data = json.loads(path.read_text())
+        return data["run_id"], argparse.Namespace(**{**data["args"], "resume": folder, "out": folder})
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{folder} is not a run folder this tool can resume (no readable {RUN_JSON})") from None
+
+
+def done_calls(out: Path) -> set[tuple[str, int]]:
+    """(session, question id) of every call already in results.csv."""
+    if not (out / RESULTS_CSV).is_file():
+        return set()
+    df = load_results(out)
+    return {(s, int(q)) for s, q in zip(df["session"], df["question_id"], strict=True)}
+
+
+def scenario_stack_settings(scenario) -> StackSettings:
+    """The scenario's stack: its overrides are defaults, LMLAB_* variables the user set still win."""
+    overrides = {k: v for k, v in (scenario.stack_overrides or {}).items() if env_name(k) not in os.environ}
+    return StackSettings(**overrides)
+
+
 def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
     t = Table(title=f"{scenario.name}: {scenario.description}")
     for col in ("variant", "calls", "TTFT median", "TTFT p90", "prompt tok", "cached tok", "hit rate", "vLLM cache", "LMCache"):
@@ -100,10 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     stack, started, out, writer = None, False, None, None
     try:
         args = parse_args(argv)
+        if args.resume:
+            run_id, args = load_run(args.resume)
+            out = prepare_out_dir(args.resume)
         validate(args)
         scenario = get_scenario(args.scenario)
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        out = prepare_out_dir(args.out or Path("runs") / f"{run_id}-{scenario.name}")
+        if not args.resume:
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            out = prepare_out_dir(args.out or Path("runs") / f"{run_id}-{scenario.name}")
+            save_run(out, run_id, args)
         ctx = Context()  # reads LMLAB_* now, so a bad value fails before any server starts
         if args.endpoint and scenario.needs_launcher:
             raise UserError(f"{scenario.name} restarts and resets the servers itself, so it needs the local stack; drop --endpoint")
@@ -111,16 +153,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.endpoint:
             endpoint = args.endpoint
         else:
-            stack = Stack(StackSettings(**(scenario.stack_overrides or {})))
+            stack = Stack(scenario_stack_settings(scenario))
             started = stack.up()
             endpoint = stack.settings.endpoint
             lmcache_url = next(iter(stack.settings.lmcache_urls()), "")
         ctx = replace(build_context(args, endpoint), lmcache_metrics_url=lmcache_url)
+        get_layout(ctx.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
         check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
         opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx, stack=stack)
-        sessions = scenario.sessions(opts)
+        done = done_calls(out)
+        sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
         total = sum(len(s.questions) for s in sessions)
-        console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}; results in {out}")
+        resumed = f" ({len(done)} calls already done)" if done else ""
+        console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {out}")
         writer = ResultsWriter(out)
         started_at = time.monotonic()
 

@@ -15,13 +15,15 @@ def run_session(session: Session, scenario: Scenario, run_id: str, writer: Resul
     config = {"run_name": session.name, "metadata": {"scenario": scenario.name, "session": session.name}}
     for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):
         for call in (update.get("collect_cache_stats") or {}).get("calls", []):
+            planned_id = session.question_ids[call["question_id"]] if session.question_ids else call["question_id"]
             row = {
                 "run_id": run_id,
                 "scenario": scenario.name,
-                "variant": session.variants[call["question_id"]],
+                "variant": session.variants[planned_id],
                 "repeat": session.repeat,
                 "session": session.name,
                 **call,
+                "question_id": planned_id,
             }
             writer.write(row)
             on_call(row)

@@ -154,7 +154,11 @@ def _vllm_service(settings: StackSettings, model_dir: Path, i: int) -> Service:
         argv=[sys.executable, "-m", "vllm.entrypoints.openai.api_server", *args],
         port=port,
         health_url=f"http://{settings.host}:{port}/health",
-        env={"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CACHE_ROOT": str(settings.home / "vllm-cache")},
+        env={
+            "VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib),
+            "VLLM_CACHE_ROOT": str(settings.home / "vllm-cache"),
+            **({"VLLM_API_KEY": settings.api_key} if settings.api_key else {}),
+        },
     )
 
 
@@ -178,7 +182,8 @@ class Stack:
 
     def _save(self, services: list[Service]) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        data = {"settings": self.settings.as_dict(), "services": [asdict(s) for s in services]}
+        # Environments stay out of the state file: they may hold the API key.
+        data = {"settings": self.settings.as_dict(), "services": [{**asdict(s), "env": {}} for s in services]}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.state_file)

@@ -61,6 +61,11 @@ class StackSettings:
         default="",
         metadata={"description": "Use this Redis (redis://host:port) instead of starting one: how stacks on several machines share KV."},
     )
+    api_key: str = field(
+        default="",
+        metadata={"description": "Require this API key on vLLM's /v1 endpoints (passed as VLLM_API_KEY, never on the command line). "
+                                 "Empty: no key. Clients read the same LMLAB_API_KEY."},
+    )
     start_timeout_s: int = field(default=420, metadata={"description": "Seconds to wait for each server to become healthy."})
 
     def __post_init__(self) -> None:
@@ -134,4 +139,5 @@ class StackSettings:
         return self.instances * (3 + self.kv_cache_gib + (self.lmcache_l1_gib if self.lmcache else 0))
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """All settings, with the API key masked: this lands in state files and run summaries."""
+        return {**asdict(self), "api_key": "***" if self.api_key else ""}

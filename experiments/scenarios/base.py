@@ -1,7 +1,7 @@
 """What a scenario is: a list of graph sessions to run, and how to judge their results."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -34,6 +34,15 @@ class Session:
     context: Context
     # Runs just before the session: reset a cache, restart servers, wait for a tier to fill.
     before: Callable[[], None] | None = field(default=None, repr=False)
+    # Which of the planned questions this run asks (all when None); a resumed run asks only the missing ones.
+    question_ids: list[int] | None = None
+
+    def remaining(self, done: set[tuple[str, int]]) -> "Session | None":
+        """This session without the questions already in results.csv, or None when nothing is left."""
+        ids = [i for i in range(len(self.questions)) if (self.name, i) not in done]
+        if not ids:
+            return None
+        return replace(self, questions=[self.questions[i] for i in ids], question_ids=ids)
 
 
 class Scenario:

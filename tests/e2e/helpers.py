@@ -1,6 +1,7 @@
 """Helpers for end-to-end tests: run the project's CLIs as a user would, watch files appear."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -9,12 +10,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m <args>`` from the repo root, capturing output."""
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
+def run_cli(*args: str, env: dict | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run ``python -m <args>`` from the repo root, capturing output. On timeout the command gets
+    Ctrl-C first, so servers it started are stopped before the test fails."""
+    proc = start_cli(*args, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(args)} did not finish in {timeout} s; stderr tail: {err[-2000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def start_cli(*args: str, env: dict | None = None) -> subprocess.Popen:

@@ -61,3 +61,31 @@ def test_wrong_model_name_lists_the_served_ones(stack, tmp_path):
 def test_bad_counts_and_names(tmp_path, args):
     proc = run_cli("experiments.run_graph", "--endpoint", "http://127.0.0.1:1/v1", *args, "--out", str(tmp_path))
     assert_one_line_error(proc)
+
+
+def test_unknown_layout_lists_the_valid_ones(tmp_path):
+    proc = run_cli("experiments.run_graph", "--endpoint", "http://127.0.0.1:1/v1", "--out", str(tmp_path),
+                   env={"LMLAB_LAYOUT": "question_first"})  # fmt: skip
+    assert_one_line_error(proc, "unknown layout 'question_first'", "manual_first")
+
+
+def test_bad_environment_value_names_the_variable(tmp_path):
+    proc = run_cli("experiments.run_graph", "--out", str(tmp_path), env={"LMLAB_MAX_TOKENS": "lots"})
+    assert_one_line_error(proc, "LMLAB_MAX_TOKENS='lots' is not an integer")
+
+
+def test_unwritable_out_folder(tmp_path):
+    proc = run_cli("experiments.run_graph", "--endpoint", "http://127.0.0.1:1/v1", "--out", "/proc/no-such-run")
+    assert_one_line_error(proc, "cannot write the run folder", "--out")
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    proc = run_cli("experiments.run_graph", "--resume", str(tmp_path))
+    assert_one_line_error(proc, "is not a run folder")
+
+
+def test_lmcache_flags_the_server_rejects(tmp_path):
+    from tests.e2e.test_launcher import own_stack_env
+
+    proc = run_cli("serving", "up", env=own_stack_env(tmp_path, LMLAB_LMCACHE_L1_GIB="-1"))
+    assert proc.returncode == 2 and "error: lmcache exited during start-up" in proc.stderr
