@@ -43,6 +43,8 @@ class Tracing:
         self.session_id = session_id
         self.client = None
         self._quiet: _Quiet | None = None
+        self._flushing: threading.Thread | None = None
+        self._problem: str | None = None
         self._saved_loggers: list[tuple[logging.Logger, bool]] = []
         if self.settings is None:
             return
@@ -99,19 +101,14 @@ class Tracing:
         LangFuse did not take everything (unreachable, refusing, too slow), else None."""
         if not self.enabled:
             return None
-        done = threading.Event()
-
-        def _flush():
-            try:
-                self.client.flush()
-            finally:
-                done.set()
-
-        threading.Thread(target=_flush, name="langfuse-flush", daemon=True).start()
-        finished = done.wait(timeout_s)
+        if self._flushing is not None and self._flushing.is_alive():
+            return self._problem  # an earlier flush still hangs: never wait twice
+        self._flushing = threading.Thread(target=self._flush_quietly, name="langfuse-flush", daemon=True)
+        self._flushing.start()
+        self._flushing.join(timeout_s)
         url = lf_settings.shown_url(self.settings.base_url)
         problem = None
-        if not finished:
+        if self._flushing.is_alive():
             # Don't let the SDK's exit hook wait for a server that does not answer.
             resources = getattr(self.client, "_resources", None)
             if resources is not None:
@@ -119,7 +116,14 @@ class Tracing:
             problem = f"LangFuse at {url} did not take the traces within {timeout_s:g} s; they may be lost"
         elif self._quiet and self._quiet.count:
             problem = f"LangFuse at {url} refused or missed some traces ({self._quiet.count} SDK warnings, first: {self._quiet.first})"
+        self._problem = problem
         return problem
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.client.flush()
+        except Exception as err:  # a broken export must not print a thread traceback
+            logging.getLogger("langfuse").warning("flush failed: %s", err)
 
     def close(self) -> None:
         """Give the SDK's loggers back their own output."""
