@@ -16,6 +16,25 @@ from observability import settings as lf_settings
 # warnings (one per failed export when LangFuse is unreachable) are counted, not printed, and
 # summed up in one line at flush.
 SDK_LOGGERS = ("langfuse", "opentelemetry")
+# Every node's input and output is the graph state, which holds the manual two or three times over.
+# Copying it into each observation would make the SDK encode and send megabytes per session on the
+# CPU the model server needs; the middle of long texts is elided instead (heads and tails stay).
+ELIDE_ABOVE = 4000
+KEEP_EACH_END = 1000
+
+
+def elide_long_text(*, data):
+    """LangFuse mask: long strings keep their first and last ``KEEP_EACH_END`` characters."""
+    if isinstance(data, str):
+        if len(data) <= ELIDE_ABOVE:
+            return data
+        cut = len(data) - 2 * KEEP_EACH_END
+        return f"{data[:KEEP_EACH_END]}\n[... {cut:,} characters elided in the trace ...]\n{data[-KEEP_EACH_END:]}"
+    if isinstance(data, dict):
+        return {k: elide_long_text(data=v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [elide_long_text(data=v) for v in data]
+    return data
 
 
 class _Quiet(logging.Handler):
@@ -59,7 +78,9 @@ class Tracing:
             self._quiet_sdk_logs()
         s = self.settings
         # The SDK keeps one client per public key in a process: the first one's server wins.
-        self.client = Langfuse(public_key=s.public_key, secret_key=s.secret_key, base_url=s.base_url, timeout=s.timeout_s)
+        self.client = Langfuse(
+            public_key=s.public_key, secret_key=s.secret_key, base_url=s.base_url, timeout=s.timeout_s, mask=elide_long_text
+        )
         self.notice = f"{verdict.notice}, session {session_id}"
 
     @classmethod
