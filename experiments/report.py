@@ -22,8 +22,8 @@ REQUIRED = ["scenario", "variant", "session", "question_id", "layout", "ttft_ms"
             "hit_rate", "device_hit_rate", "lmcache_hit_rate"]  # fmt: skip
 HEADERS = {
     "ttft_median_ms": "TTFT median, ms", "ttft_p90_ms": "TTFT p90, ms", "prompt_tokens": "prompt tokens",
-    "cached_tokens": "cached tokens", "hit_rate_mean": "hit rate", "hit_rate": "hit rate", "hit_rate_min": "hit rate min",
-    "device_hit_rate": "from vLLM cache", "lmcache_hit_rate": "from LMCache",
+    "cached_tokens": "cached tokens", "hit_rate_mean": "hit rate", "hit_rate": "hit rate",
+    "hit_rate_min": "hit rate min", "device_hit_rate": "from vLLM cache", "lmcache_hit_rate": "from LMCache",
 }  # fmt: skip
 
 
@@ -38,7 +38,10 @@ def markdown_table(df: pd.DataFrame) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
 
     numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines = [
+        "| " + " | ".join(map(str, df.columns)) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
 
@@ -83,12 +86,22 @@ def results_section(df: pd.DataFrame, summary: dict) -> list[str]:
         comparison = figures.get("comparison") or {}
         if comparison.get("ttft_reduction") is not None:
             expect = figures.get("expect_reduction")
-            verdict = "" if expect is None else f" (expected at least {expect:.0%}: {'PASS' if figures.get('passed') else 'FAIL'})"
+            verdict = (
+                ""
+                if expect is None
+                else f" (expected at least {expect:.0%}: {'PASS' if figures.get('passed') else 'FAIL'})"
+            )
             lines += [f"- **{name}**: median TTFT {comparison.get('cold_ttft_median_ms', float('nan')):,.0f} ms cold, "
                       f"{comparison.get('hit_ttft_median_ms', float('nan')):,.0f} ms on hits: "
                       f"**{pct(comparison['ttft_reduction'])} lower**{verdict}."]  # fmt: skip
     table = variant_table(df)
-    lines += ["", "Per scenario and variant (TTFT in ms; token counts are medians, rates means):", "", markdown_table(readable(table)), ""]
+    lines += [
+        "",
+        "Per scenario and variant (TTFT in ms; token counts are medians, rates means):",
+        "",
+        markdown_table(readable(table)),
+        "",
+    ]
     if "layout" in df.columns and (df["question_id"] > 0).any():
         lines += ["Per layout, questions 2..N of each session:", "", markdown_table(readable(layout_table(df))), ""]
     return lines
@@ -128,7 +141,12 @@ def config_section(summary: dict) -> list[str]:
             lines += [f"`{part}`:", "", markdown_table(rows), ""]
     versions = summary.get("versions")
     if versions:
-        lines += ["## Versions", "", markdown_table(pd.DataFrame({"package": list(versions), "version": list(versions.values())})), ""]
+        lines += [
+            "## Versions",
+            "",
+            markdown_table(pd.DataFrame({"package": list(versions), "version": list(versions.values())})),
+            "",
+        ]
     return lines
 
 
@@ -141,7 +159,9 @@ def write_report(out: Path) -> Path:
         raise UserError(f"{out / 'results.csv'} is not a results table ({str(err).splitlines()[0]})") from None
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise UserError(f"{out / 'results.csv'} lacks the columns {', '.join(missing)}; is it from python -m experiments.run_graph?")
+        raise UserError(
+            f"{out / 'results.csv'} lacks the columns {', '.join(missing)}; is it from python -m experiments.run_graph?"
+        )
     summary = read_summary(out)
     charts = draw_charts(df, out) if not df.empty else []
     run_id = summary.get("run_id") or (str(df["run_id"].iloc[0]) if "run_id" in df and not df.empty else out.name)

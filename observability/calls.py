@@ -15,7 +15,9 @@ from langchain_core.runnables import RunnableConfig
 log = logging.getLogger(__name__)
 
 # The call record's fields that go into the observation's metadata, besides scenario and variant.
-CALL_METADATA = ["ttft_ms", "prompt_tokens", "cached_tokens", "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "layout"]
+CALL_METADATA = [
+    "ttft_ms", "prompt_tokens", "cached_tokens", "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "layout",
+]  # fmt: skip
 # Numeric scores put on the observation and on its trace.
 CALL_SCORES = ["ttft_ms", "hit_rate"]
 

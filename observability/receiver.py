@@ -139,9 +139,9 @@ def metadata(span: dict, prefix: str = "langfuse.observation.metadata.") -> dict
     for key, value in span["attributes"].items():
         if key.startswith(prefix):
             try:
-                out[key[len(prefix):]] = json.loads(value)
+                out[key[len(prefix) :]] = json.loads(value)
             except (TypeError, ValueError):
-                out[key[len(prefix):]] = value
+                out[key[len(prefix) :]] = value
     return out
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"
 SETUP_HINT = "set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to trace runs"
+UNTRACED = "the run goes on untraced"
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,17 @@ def from_env(env: dict | None = None) -> Verdict:
     if not public and not secret:
         return Verdict(None, f"LangFuse tracing off: {SETUP_HINT}")
     if not public or not secret:
-        missing, present = ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY") if not public else ("LANGFUSE_SECRET_KEY", "LANGFUSE_PUBLIC_KEY")
-        return Verdict(None, f"LangFuse tracing off: {present} is set but {missing} is not; the run goes on untraced", True)
+        present, missing = (
+            ("LANGFUSE_SECRET_KEY", "LANGFUSE_PUBLIC_KEY") if secret else ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY")
+        )
+        return Verdict(None, f"LangFuse tracing off: {present} is set but {missing} is not; {UNTRACED}", True)
     name = "LANGFUSE_BASE_URL" if env.get("LANGFUSE_BASE_URL", "").strip() else "LANGFUSE_HOST"
     url = env.get(name, "").strip() or DEFAULT_BASE_URL
     problem = url_problem(url)
     if problem:
-        return Verdict(None, f"LangFuse tracing off: {name}={shown_url(url)!r} {problem}; the run goes on untraced", True)
+        return Verdict(None, f"LangFuse tracing off: {name}={shown_url(url)!r} {problem}; {UNTRACED}", True)
     timeout = env.get("LANGFUSE_TIMEOUT", "").strip()
-    settings = LangfuseSettings(public, secret, url.rstrip("/"), int(timeout) if timeout.isdigit() and int(timeout) > 0 else 5)
+    settings = LangfuseSettings(
+        public, secret, url.rstrip("/"), int(timeout) if timeout.isdigit() and int(timeout) > 0 else 5
+    )
     return Verdict(settings, f"LangFuse tracing on: {shown_url(settings.base_url)}")

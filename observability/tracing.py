@@ -79,7 +79,11 @@ class Tracing:
         s = self.settings
         # The SDK keeps one client per public key in a process: the first one's server wins.
         self.client = Langfuse(
-            public_key=s.public_key, secret_key=s.secret_key, base_url=s.base_url, timeout=s.timeout_s, mask=elide_long_text
+            public_key=s.public_key,
+            secret_key=s.secret_key,
+            base_url=s.base_url,
+            timeout=s.timeout_s,
+            mask=elide_long_text,
         )
         self.notice = f"{verdict.notice}, session {session_id}"
 
@@ -136,7 +140,8 @@ class Tracing:
                 atexit.unregister(resources.shutdown)
             problem = f"LangFuse at {url} did not take the traces within {timeout_s:g} s; they may be lost"
         elif self._quiet and self._quiet.count:
-            problem = f"LangFuse at {url} refused or missed some traces ({self._quiet.count} SDK warnings, first: {self._quiet.first})"
+            q = self._quiet
+            problem = f"LangFuse at {url} refused or missed some traces ({q.count} SDK warnings, first: {q.first})"
         self._problem = problem
         return problem
 

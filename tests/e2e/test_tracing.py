@@ -26,6 +26,7 @@ from graphs.context import Context
 from graphs.graph import graph
 from observability.calls import CALL_METADATA
 from observability.receiver import BlackHole, LangfuseReceiver, metadata
+from observability.settings import UNTRACED
 from observability.tracing import Tracing
 from tests.e2e.helpers import ROOT, run_cli, wait_for
 
@@ -57,7 +58,15 @@ def by_name(spans: list[dict], name: str) -> list[dict]:
     return sorted((s for s in spans if s["name"] == name), key=lambda s: s["start_ns"])
 
 
-def check_trace(receiver: LangfuseReceiver, calls: list[dict], *, session_id: str, tags: set[str], scenario: str, variants: list[str]):
+def check_trace(
+    receiver: LangfuseReceiver,
+    calls: list[dict],
+    *,
+    session_id: str,
+    tags: set[str],
+    scenario: str,
+    variants: list[str],
+):
     """The one trace of a two-question graph run carries every field the issue asks for."""
     traces = receiver.traces()
     assert len(traces) == 1, f"expected one trace per graph run, got {len(traces)}"
@@ -81,7 +90,10 @@ def check_trace(receiver: LangfuseReceiver, calls: list[dict], *, session_id: st
         first = datetime.fromisoformat(json.loads(a["langfuse.observation.completion_start_time"])).timestamp() * 1e9
         assert gen["start_ns"] < first <= gen["end_ns"]
         langfuse_ttft_ms = (first - gen["start_ns"]) / 1e6
-        assert abs(langfuse_ttft_ms - call["ttft_ms"]) < max(100, 0.3 * call["ttft_ms"]), (langfuse_ttft_ms, call["ttft_ms"])
+        assert abs(langfuse_ttft_ms - call["ttft_ms"]) < max(100, 0.3 * call["ttft_ms"]), (
+            langfuse_ttft_ms,
+            call["ttft_ms"],
+        )
 
     stats = by_name(spans, "collect_cache_stats")
     assert len(stats) == len(calls)
@@ -114,7 +126,9 @@ def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, 
 
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     calls = [{k: (json.loads(r[k]) if r[k] else None) if k != "layout" else r[k] for k in CALL_METADATA} for r in rows]
-    check_trace(receiver, calls, session_id="run-sync", tags={"cold_hit", "cold", "hit"}, scenario="cold_hit", variants=VARIANTS)
+    check_trace(
+        receiver, calls, session_id="run-sync", tags={"cold_hit", "cold", "hit"}, scenario="cold_hit", variants=VARIANTS
+    )
     # The SDK authenticates with the keys; nothing else sends them.
     auth = {h.get("Authorization") for _, h in receiver.requests}
     public = tracing.settings.public_key
@@ -123,7 +137,9 @@ def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, 
 
 def test_async_run_gets_the_same_figures(stack, receiver):
     tracing = Tracing.from_env("run-async", keys(receiver.url))
-    config = tracing.apply({"run_name": "layouts-r0", "metadata": {"scenario": "layouts", "variants": ["manual_first"] * 2}})
+    config = tracing.apply(
+        {"run_name": "layouts-r0", "metadata": {"scenario": "layouts", "variants": ["manual_first"] * 2}}
+    )
 
     async def run() -> list[dict]:
         calls = []
@@ -152,7 +168,9 @@ def test_graph_served_by_langgraph_dev_is_traced(stack, receiver, tmp_path):
     from langgraph_sdk import get_client
 
     config = tmp_path / "langgraph.json"
-    config.write_text(json.dumps({"dependencies": [str(ROOT)], "graphs": {"qa": str(ROOT / "observability/studio.py:traced_graph")}}))
+    config.write_text(
+        json.dumps({"dependencies": [str(ROOT)], "graphs": {"qa": str(ROOT / "observability/studio.py:traced_graph")}})
+    )
     port = free_port()
     env = {**os.environ, **keys(receiver.url), "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true",
            "LMLAB_ENDPOINT": stack.settings.endpoint, "LMLAB_MANUAL_TOKENS": "600", "LMLAB_MAX_TOKENS": "4",
@@ -192,7 +210,9 @@ def test_graph_served_by_langgraph_dev_is_traced(stack, receiver, tmp_path):
     finally:
         server.terminate()
         server.wait(30)
-    check_trace(receiver, calls, session_id=thread_id, tags={"cold_hit", "cold", "hit"}, scenario="cold_hit", variants=VARIANTS)
+    check_trace(
+        receiver, calls, session_id=thread_id, tags={"cold_hit", "cold", "hit"}, scenario="cold_hit", variants=VARIANTS
+    )
 
 
 def test_unreachable_langfuse_neither_fails_nor_holds_up_the_run(stack, tmp_path):
@@ -228,7 +248,9 @@ def cli(stack, out: Path, env: dict):
 def test_run_graph_without_keys_says_so_once_and_still_reports(stack, tmp_path):
     proc = cli(stack, tmp_path, {})
     assert proc.returncode == 0, proc.stderr
-    assert langfuse_lines(proc) == ["LangFuse tracing off: set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to trace runs"]
+    assert langfuse_lines(proc) == [
+        "LangFuse tracing off: set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to trace runs"
+    ]
     report = (tmp_path / "report.md").read_text()
     assert "This run was not traced" in report and "![TTFT, cold vs cache hit](ttft_cold_vs_hit.png)" in report
     assert (tmp_path / "ttft_cold_vs_hit.png").stat().st_size > 10_000
@@ -237,9 +259,10 @@ def test_run_graph_without_keys_says_so_once_and_still_reports(stack, tmp_path):
 def test_run_graph_with_a_missing_secret_warns_once_and_runs_untraced(stack, tmp_path):
     proc = cli(stack, tmp_path, {"LANGFUSE_PUBLIC_KEY": "pk-lf-only", "LANGFUSE_BASE_URL": "http://127.0.0.1:9"})
     assert proc.returncode == 0, proc.stderr
-    assert langfuse_lines(proc) == [
-        "warning: LangFuse tracing off: LANGFUSE_PUBLIC_KEY is set but LANGFUSE_SECRET_KEY is not; the run goes on untraced"
-    ]
+    (line,) = langfuse_lines(proc)
+    assert (
+        line == "warning: LangFuse tracing off: LANGFUSE_PUBLIC_KEY is set but LANGFUSE_SECRET_KEY is not; " + UNTRACED
+    )
     assert json.loads((tmp_path / "summary.json").read_text())["tracing"]["enabled"] is False
 
 
@@ -251,7 +274,7 @@ def test_run_graph_traces_its_run_as_one_session(stack, receiver, tmp_path):
     assert summary["tracing"] == {"enabled": True, "base_url": receiver.url, "session_id": run_id,
                                   "notice": f"LangFuse tracing on: {receiver.url}, session {run_id}",
                                   "tags": ["cold_hit", "cold", "hit"], "problem": None}  # fmt: skip
-    (trace_id, spans), = receiver.traces().items()
+    ((trace_id, spans),) = receiver.traces().items()
     root = next(s for s in spans if s["parent_span_id"] is None)
     assert root["name"] == "cold_hit-r0" and root["attributes"]["session.id"] == run_id
     assert len([s for s in receiver.scores if s["traceId"] == trace_id]) == 8

@@ -10,13 +10,22 @@ KEYS = {"LANGFUSE_PUBLIC_KEY": "pk-lf-1", "LANGFUSE_SECRET_KEY": "sk-lf-very-sec
 def test_no_keys_means_off_with_a_hint_not_a_warning():
     verdict = from_env({})
     assert verdict.settings is None and not verdict.warning
-    assert verdict.notice == "LangFuse tracing off: set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to trace runs"
+    assert (
+        verdict.notice
+        == "LangFuse tracing off: set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to trace runs"
+    )
 
 
 def test_keys_turn_tracing_on_at_the_base_url_or_the_older_host_or_langfuse_cloud():
     assert from_env({**KEYS, "LANGFUSE_BASE_URL": "http://lf.local:3000/"}).settings.base_url == "http://lf.local:3000"
-    assert from_env({**KEYS, "LANGFUSE_HOST": "https://eu.cloud.langfuse.com"}).settings.base_url == "https://eu.cloud.langfuse.com"
-    assert from_env({**KEYS, "LANGFUSE_BASE_URL": "http://a:1", "LANGFUSE_HOST": "http://b:2"}).settings.base_url == "http://a:1"
+    assert (
+        from_env({**KEYS, "LANGFUSE_HOST": "https://eu.cloud.langfuse.com"}).settings.base_url
+        == "https://eu.cloud.langfuse.com"
+    )
+    assert (
+        from_env({**KEYS, "LANGFUSE_BASE_URL": "http://a:1", "LANGFUSE_HOST": "http://b:2"}).settings.base_url
+        == "http://a:1"
+    )
     assert from_env(KEYS).settings.base_url == DEFAULT_BASE_URL
 
 

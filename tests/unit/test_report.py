@@ -1,5 +1,6 @@
 """Charts and report.md rebuilt from a run folder alone (a recorded real run, and made-up layout and sweep rows)."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -35,8 +36,13 @@ def test_report_of_a_cold_hit_run(run_dir):
 
 def test_report_names_the_langfuse_session(run_dir):
     summary = (run_dir / "summary.json").read_text().rstrip().rstrip("}")
-    tracing = '"tracing": {"enabled": true, "base_url": "https://cloud.langfuse.com", "session_id": "run-7", "tags": ["cold_hit", "cold", "hit"]}'
-    (run_dir / "summary.json").write_text(summary + ", " + tracing + "}")
+    tracing = {
+        "enabled": True,
+        "base_url": "https://cloud.langfuse.com",
+        "session_id": "run-7",
+        "tags": ["cold_hit", "cold", "hit"],
+    }
+    (run_dir / "summary.json").write_text(summary + ', "tracing": ' + json.dumps(tracing) + "}")
     report = write_report(run_dir).read_text()
     assert "session **`run-7`**" in report and "`cold_hit`, `cold`, `hit`" in report
 
@@ -46,15 +52,19 @@ def layout_and_sweep_rows() -> pd.DataFrame:
     for layout, rate in [("manual_first", 0.98), ("instructions_first", 0.03)]:
         for q in range(4):
             hit = rate if q else 0.0
-            rows.append({"scenario": "layouts", "variant": layout, "session": layout, "question_id": q, "layout": layout,
-                         "ttft_ms": 400 if hit > 0.5 else 9000, "prompt_tokens": 4000, "cached_tokens": int(4000 * hit),
-                         "hit_rate": hit, "device_hit_rate": 0.0, "lmcache_hit_rate": hit})  # fmt: skip
+            rows.append({
+                "scenario": "layouts", "variant": layout, "session": layout, "question_id": q, "layout": layout,
+                "ttft_ms": 400 if hit > 0.5 else 9000, "prompt_tokens": 4000, "cached_tokens": int(4000 * hit),
+                "hit_rate": hit, "device_hit_rate": 0.0, "lmcache_hit_rate": hit,
+            })  # fmt: skip
     for size in (1000, 2000, 4000):
         for q, variant in enumerate(["cold", "hit"]):
-            rows.append({"scenario": "sweep", "variant": variant, "session": f"s{size}", "question_id": q, "layout": "manual_first",
-                         "ttft_ms": 3.5 * size if q == 0 else 200, "prompt_tokens": size, "cached_tokens": 0 if q == 0 else size,
-                         "hit_rate": 0.0 if q == 0 else 0.98, "device_hit_rate": None, "lmcache_hit_rate": None,
-                         "manual_tokens": size})  # fmt: skip
+            rows.append({
+                "scenario": "sweep", "variant": variant, "session": f"s{size}", "question_id": q,
+                "layout": "manual_first", "manual_tokens": size, "prompt_tokens": size,
+                "ttft_ms": 3.5 * size if q == 0 else 200, "cached_tokens": size if q else 0,
+                "hit_rate": 0.98 if q else 0.0, "device_hit_rate": None, "lmcache_hit_rate": None,
+            })  # fmt: skip
     return pd.DataFrame(rows)
 
 
