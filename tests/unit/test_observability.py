@@ -2,7 +2,7 @@
 
 from observability.calls import call_labels
 from observability.settings import DEFAULT_BASE_URL, from_env, shown_url
-from observability.tracing import Tracing
+from observability.tracing import Tracing, elide_long_text
 
 KEYS = {"LANGFUSE_PUBLIC_KEY": "pk-lf-1", "LANGFUSE_SECRET_KEY": "sk-lf-very-secret"}
 
@@ -67,3 +67,13 @@ def test_each_call_is_labelled_with_its_scenario_and_its_question_variant():
     assert call_labels({"metadata": {"scenario": "layouts", "variant": "manual_first"}}, 4)["variant"] == "manual_first"
     # A graph run from Studio carries no labels.
     assert call_labels({}, 0) == {"scenario": "", "variant": ""}
+
+
+def test_traces_keep_the_ends_of_long_texts_and_short_ones_whole():
+    manual = "start " + "x" * 20_000 + " end"
+    messages = [{"role": "system", "content": manual}, {"role": "user", "content": "Why?"}]
+    masked = elide_long_text(data={"messages": messages})
+    system, user = masked["messages"]
+    assert system["content"].startswith("start ") and system["content"].endswith(" end")
+    assert "characters elided in the trace" in system["content"] and len(system["content"]) < 2_200
+    assert user == {"role": "user", "content": "Why?"}
