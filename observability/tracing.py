@@ -72,19 +72,22 @@ class Tracing:
             from langfuse.langchain import CallbackHandler  # noqa: F401  (fails early when langchain is missing)
         except ImportError as err:
             self.settings, self.warning = None, True
-            self.notice = f"LangFuse tracing off: {err}; the run goes on untraced"
+            self.notice = f"LangFuse tracing off: {err}; {lf_settings.UNTRACED}"
             return
         if quiet_sdk_logs:
             self._quiet_sdk_logs()
         s = self.settings
         # The SDK keeps one client per public key in a process: the first one's server wins.
-        self.client = Langfuse(
-            public_key=s.public_key,
-            secret_key=s.secret_key,
-            base_url=s.base_url,
-            timeout=s.timeout_s,
-            mask=elide_long_text,
-        )
+        try:
+            self.client = Langfuse(
+                public_key=s.public_key, secret_key=s.secret_key, base_url=s.base_url, timeout=s.timeout_s,
+                mask=elide_long_text,
+            )  # fmt: skip
+        except Exception as err:  # e.g. a bad LANGFUSE_SAMPLE_RATE: the run goes on untraced
+            self.close()
+            self.settings, self.warning = None, True
+            self.notice = f"LangFuse tracing off: the SDK refused its settings ({err}); {lf_settings.UNTRACED}"
+            return
         self.notice = f"{verdict.notice}, session {session_id}"
 
     @classmethod
