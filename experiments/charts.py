@@ -79,6 +79,7 @@ def hit_rate_by_layout(df: pd.DataFrame, out: Path) -> str | None:
     ax.set_xticks(list(x), list(device.index))
     ax.set_xlim(-0.7, len(device) - 0.3)
     ax.set_ylim(0, 128)  # headroom for the legend above the bars
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("prompt tokens from cache, % (questions 2..N)")
     ax.set_title("Cache hit rate by prompt layout", fontsize=11)
     ax.legend(loc="upper center", fontsize=8, ncol=3)
