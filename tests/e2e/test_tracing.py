@@ -115,6 +115,7 @@ def check_trace(
 
 def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, receiver, tmp_path):
     tracing = Tracing.from_env("run-sync", keys(receiver.url))
+    assert tracing.enabled, tracing.notice
     session = Session(name="cold_hit-r0", repeat=0, questions=QUESTIONS, variants=VARIANTS,
                       edition=uuid.uuid4().hex, context=small_context(stack))  # fmt: skip
     try:
@@ -137,6 +138,7 @@ def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, 
 
 def test_async_run_gets_the_same_figures(stack, receiver):
     tracing = Tracing.from_env("run-async", keys(receiver.url))
+    assert tracing.enabled, tracing.notice
     config = tracing.apply(
         {"run_name": "layouts-r0", "metadata": {"scenario": "layouts", "variants": ["manual_first"] * 2}}
     )
@@ -218,6 +220,7 @@ def test_graph_served_by_langgraph_dev_is_traced(stack, receiver, tmp_path):
 def test_unreachable_langfuse_neither_fails_nor_holds_up_the_run(stack, tmp_path):
     with BlackHole() as host:  # accepts connections, never answers
         tracing = Tracing.from_env("run-lost", keys(host.url))
+        assert tracing.enabled, tracing.notice
         session = Session(name="cold_hit-r0", repeat=0, questions=QUESTIONS, variants=VARIANTS,
                           edition=uuid.uuid4().hex, context=small_context(stack))  # fmt: skip
         try:
