@@ -240,6 +240,13 @@ def langfuse_lines(proc) -> list[str]:
     return [line for line in (proc.stdout + proc.stderr).splitlines() if "langfuse" in line.lower()]
 
 
+def assert_ran(proc) -> None:
+    """The run finished. Its TTFT gate is not under test here: with two calls on a loaded machine, one
+    slow hit can miss even a 0% reduction (exit 1), and that is fine for these tests."""
+    gate_only = proc.returncode == 1 and proc.stderr.count("error:") == 1 and "median TTFT reduction" in proc.stderr
+    assert proc.returncode == 0 or gate_only, proc.stderr
+
+
 def cli(stack, out: Path, env: dict):
     return run_cli(
         "experiments.run_graph", "--endpoint", stack.settings.endpoint, "--questions", "2", "--repeats", "1",
@@ -250,7 +257,7 @@ def cli(stack, out: Path, env: dict):
 
 def test_run_graph_without_keys_says_so_once_and_still_reports(stack, tmp_path):
     proc = cli(stack, tmp_path, {})
-    assert proc.returncode == 0, proc.stderr
+    assert_ran(proc)
     assert langfuse_lines(proc) == [
         "LangFuse tracing off: set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to trace runs"
     ]
@@ -261,7 +268,7 @@ def test_run_graph_without_keys_says_so_once_and_still_reports(stack, tmp_path):
 
 def test_run_graph_with_a_missing_secret_warns_once_and_runs_untraced(stack, tmp_path):
     proc = cli(stack, tmp_path, {"LANGFUSE_PUBLIC_KEY": "pk-lf-only", "LANGFUSE_BASE_URL": "http://127.0.0.1:9"})
-    assert proc.returncode == 0, proc.stderr
+    assert_ran(proc)
     (line,) = langfuse_lines(proc)
     assert (
         line == "warning: LangFuse tracing off: LANGFUSE_PUBLIC_KEY is set but LANGFUSE_SECRET_KEY is not; " + UNTRACED
@@ -271,7 +278,7 @@ def test_run_graph_with_a_missing_secret_warns_once_and_runs_untraced(stack, tmp
 
 def test_run_graph_traces_its_run_as_one_session(stack, receiver, tmp_path):
     proc = cli(stack, tmp_path, keys(receiver.url))
-    assert proc.returncode == 0, proc.stderr
+    assert_ran(proc)
     summary = json.loads((tmp_path / "summary.json").read_text())
     run_id = summary["run_id"]
     assert summary["tracing"] == {"enabled": True, "base_url": receiver.url, "session_id": run_id,
