@@ -20,14 +20,16 @@ from rich.console import Console
 from rich.table import Table
 
 from clients.vllm import check_endpoint
+from experiments.report import write_report
 from experiments.results import RESULTS_CSV, ResultsWriter, load_results, prepare_out_dir, versions, write_summary
 from experiments.runner import run_session
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
 from lab.envconfig import env_name
-from prompts.layouts import get_layout
 from lab.errors import UserError
+from observability.tracing import Tracing
+from prompts.layouts import get_layout
 from serving.launcher import Stack
 from serving.settings import StackSettings
 
@@ -134,7 +136,7 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
 def main(argv: list[str] | None = None) -> int:
     # SIGTERM is handled like Ctrl-C, so servers this run started are stopped and results kept.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    stack, started, out, writer = None, False, None, None
+    stack, started, out, writer, tracing = None, False, None, None, None
     try:
         args = parse_args(argv)
         if args.resume:
@@ -166,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(len(s.questions) for s in sessions)
         resumed = f" ({len(done)} calls already done)" if done else ""
         console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {out}")
+        tracing = Tracing.from_env(run_id)
+        if tracing.warning:
+            print(f"warning: {tracing.notice}", file=sys.stderr)
+        else:
+            console.print(tracing.notice)
         writer = ResultsWriter(out)
         started_at = time.monotonic()
 
@@ -179,9 +186,13 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         for session in sessions:
-            run_session(session, scenario, run_id, writer, on_call)
+            run_session(session, scenario, run_id, writer, on_call, tracing=tracing)
         writer.close()
         elapsed = time.monotonic() - started_at
+        trace_problem = tracing.flush()
+        if trace_problem:
+            print(f"warning: {trace_problem}", file=sys.stderr)
+        tags = [scenario.name, *dict.fromkeys(v for s in sessions for v in s.variants)]
 
         df = load_results(out)
         table = variant_table(df)
@@ -197,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
                        "stack": stack.settings.as_dict() if stack else {"endpoint": endpoint}},
             "versions": versions(),
             "elapsed_s": round(elapsed, 1),
+            "tracing": {**tracing.info(), "tags": tags if tracing.enabled else [], "problem": trace_problem},
         })  # fmt: skip
+        report = write_report(out)
         print_summary(table, comparison, scenario, expect, failure)
-        console.print(f"wrote {out / 'results.csv'} and {out / 'summary.json'} ({elapsed:.0f} s of calls)")
+        console.print(f"wrote {out / 'results.csv'}, {out / 'summary.json'} and {report} with its charts ({elapsed:.0f} s of calls)")
         if failure:
             print(f"error: {failure}", file=sys.stderr)
             return 1
@@ -214,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if writer:
             writer.close()
+        if tracing:
+            tracing.flush()  # bounded; sends what an interrupted run traced (a no-op when done)
+            tracing.close()
         if started and stack and not (args.keep_stack if "args" in locals() else False):
             stack.down()
 

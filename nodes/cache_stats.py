@@ -1,5 +1,6 @@
 """Node: attribute the call's cached tokens to their source from /metrics deltas."""
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from clients.vllm import scrape_metrics
@@ -7,6 +8,7 @@ from graphs.context import Context
 from graphs.state import State
 from metrics.prometheus import delta, hit_tokens, parse_counters
 from metrics.records import call_record
+from observability.calls import annotate_call
 
 
 def counters_snapshot(ctx: Context) -> dict | None:
@@ -18,8 +20,9 @@ def counters_snapshot(ctx: Context) -> dict | None:
     return {"vllm": parse_counters(text), "lmcache": parse_counters(server) if server is not None else None}
 
 
-def collect_cache_stats(state: State, runtime: Runtime[Context]) -> dict:
-    """Reads ``pending`` and ``metrics_before``; appends one record to ``calls`` and moves to the next question."""
+def collect_cache_stats(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict:
+    """Reads ``pending`` and ``metrics_before``; appends one record to ``calls`` and moves to the next question.
+    When the run is traced, the record's figures also go on this node's LangFuse observation."""
     ctx = runtime.context or Context()
     hits = None
     after = counters_snapshot(ctx) if state.metrics_before is not None else None
@@ -30,4 +33,5 @@ def collect_cache_stats(state: State, runtime: Runtime[Context]) -> dict:
             server = delta(before["lmcache"], after["lmcache"])
         hits = hit_tokens(delta(before["vllm"], after["vllm"]), server)
     record = call_record(state.pending, hits, layout=ctx.layout, static_prefix_tokens=state.static_prefix_tokens)
+    annotate_call(config, record)
     return {"calls": [record], "pending": None, "metrics_before": None, "question_index": state.question_index + 1}

@@ -1,0 +1,148 @@
+"""``python -m experiments.bench_tracing``: what LangFuse tracing costs a cache hit.
+
+One cold graph run puts a manual edition in the cache; then many short graph runs ask hit
+questions over it, traced and untraced in turn (off, on, on, off, ...), side by side in one process,
+so that load from other work on a shared machine falls on both alike. Traced runs send everything
+the SDK sends (node spans, the generation, scores) to a local LangFuse receiver; the SDK's
+background export runs during both kinds of runs, as it would in a traced experiment.
+Writes ``bench_tracing.json`` (figures, every call, configuration, versions) into ``--out`` and
+exits 1 when tracing slows the median hit TTFT by more than ``--max-overhead``.
+
+  --runs N           graph runs after the cold one, half of them traced (default 40)
+  --questions N      hit questions per graph run (default 2)
+  --manual-tokens N  manual size (default 4000, as a default run)
+  --endpoint URL     use a running server; default: start (or reuse) the local stack
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from clients.vllm import check_endpoint
+from experiments.results import ResultsWriter, prepare_out_dir, versions
+from experiments.runner import run_session
+from experiments.scenarios import SCENARIOS, Session
+from experiments.scenarios.base import questions_for
+from graphs.context import Context
+from lab.errors import UserError
+from observability.receiver import LangfuseReceiver
+from observability.tracing import Tracing
+from serving.launcher import Stack
+from serving.settings import StackSettings
+
+RESULT_JSON = "bench_tracing.json"
+KEPT = ("session", "question_id", "variant", "ttft_ms", "cached_tokens", "prompt_tokens")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m experiments.bench_tracing", description=__doc__.split("\n\n")[1])
+    p.add_argument("--runs", type=int, default=40)
+    p.add_argument("--questions", type=int, default=2)
+    p.add_argument("--manual-tokens", type=int, default=4000)
+    p.add_argument("--max-tokens", type=int, default=8)
+    p.add_argument("--max-overhead", type=float, default=0.05, help="fail above this slowdown of the median hit TTFT")
+    p.add_argument("--endpoint")
+    p.add_argument("--out", type=Path, help="default runs/<time>-bench_tracing")
+    args = p.parse_args(argv)
+    if args.runs < 2 or args.questions < 1:
+        raise UserError("--runs must be at least 2 and --questions at least 1")
+    return args
+
+
+def bench(args, endpoint: str, out: Path) -> dict:
+    ctx = replace(
+        Context(), endpoint=endpoint, manual_tokens=args.manual_tokens, max_tokens=args.max_tokens, truncate_manual=True
+    )
+    check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
+    scenario = SCENARIOS["cold_hit"]
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-tracing"
+    rows: list[dict] = []
+    with LangfuseReceiver() as receiver, ResultsWriter(out) as writer:
+        env = {"LANGFUSE_PUBLIC_KEY": f"pk-lf-bench-{uuid.uuid4().hex[:6]}", "LANGFUSE_SECRET_KEY": "sk-lf-bench",
+               "LANGFUSE_BASE_URL": receiver.url}  # fmt: skip
+        tracing = Tracing.from_env(run_id, env)
+        try:
+            edition = f"edition {run_id}"
+            plan = [("cold", "off", ["cold"])] + [
+                (f"r{i}", "off" if i % 4 in (0, 3) else "on", ["hit"] * args.questions) for i in range(args.runs)
+            ]
+            for i, (name, mode, variants) in enumerate(plan):
+                session = Session(name=f"{name}-{mode}", repeat=i, questions=questions_for(i, len(variants)),
+                                  variants=variants, edition=edition, context=ctx)  # fmt: skip
+
+                def keep(row, mode=mode, block=(i - 1) // 4):
+                    rows.append({"tracing": mode, "block": block, **{k: row[k] for k in KEPT}})
+                    print(f"  {row['session']:<9} {row['variant']} TTFT {row['ttft_ms']:>8.1f} ms", flush=True)
+
+                run_session(session, scenario, run_id, writer, keep, tracing=tracing if mode == "on" else None)
+            problem = tracing.flush()
+        finally:
+            tracing.close()
+        delivered = {"spans": len(receiver.spans), "scores": len(receiver.scores), "traces": len(receiver.traces())}
+
+    hits = {m: [r["ttft_ms"] for r in rows if r["tracing"] == m and r["variant"] == "hit"] for m in ("off", "on")}
+    if not hits["off"] or not hits["on"] or min(r["cached_tokens"] for r in rows if r["variant"] == "hit") == 0:
+        raise UserError("some hit questions were not served from cache; is LMCache running behind the endpoint?")
+    off, on = statistics.median(hits["off"]), statistics.median(hits["on"])
+    change = on / off - 1
+    # Load from other work drifts over minutes; each block of four runs (off, on, on, off) spans
+    # seconds, so its own on/off ratio is the steadier view.
+    blocks = {}
+    for r in rows:
+        if r["variant"] == "hit":
+            blocks.setdefault(r["block"], {"off": [], "on": []})[r["tracing"]].append(r["ttft_ms"])
+    ratios = [statistics.median(b["on"]) / statistics.median(b["off"]) for b in blocks.values() if b["on"] and b["off"]]
+    return {
+        "hit_ttft_median_ms": {"off": round(off, 2), "on": round(on, 2)},
+        "change": round(change, 4),
+        "change_median_of_blocks": round(statistics.median(ratios) - 1, 4),
+        "max_overhead": args.max_overhead,
+        "passed": change <= args.max_overhead,
+        "hit_calls": {m: len(v) for m, v in hits.items()},
+        "cold_ttft_ms": next(r["ttft_ms"] for r in rows if r["variant"] == "cold"),
+        "delivered_to_receiver": delivered,
+        "flush_problem": problem,
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()} | {"endpoint": endpoint},
+        "versions": versions(),
+        "note": "measured on a shared machine; traced and untraced runs alternate, so load falls on both alike",
+        "calls": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    stack, started = None, False
+    try:
+        args = parse_args(argv)
+        out = prepare_out_dir(args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-bench_tracing")
+        if args.endpoint:
+            endpoint = args.endpoint
+        else:
+            stack = Stack(StackSettings())
+            started = stack.up()
+            endpoint = stack.settings.endpoint
+        result = bench(args, endpoint, out)
+        (out / RESULT_JSON).write_text(json.dumps(result, indent=2) + "\n")
+        m = result["hit_ttft_median_ms"]
+        print(f"median hit TTFT: {m['off']:.1f} ms untraced, {m['on']:.1f} ms traced: {result['change']:+.1%} "
+              f"({result['hit_calls']['on']} hits each; limit +{args.max_overhead:.0%}); "
+              f"per block of 4 runs: {result['change_median_of_blocks']:+.1%}")  # fmt: skip
+        print(f"wrote {out / RESULT_JSON}")
+        return 0 if result["passed"] else 1
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if started and stack:
+            stack.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The QA graph as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
+
+Register the factory in ``langgraph.json`` as ``"observability/studio.py:traced_graph"``. The server
+calls it for every run with the run's config and runs the graph it returns asynchronously, which is
+why per-call figures go through ``observability.calls`` (no current-span context needed).
+Each Studio thread is one LangFuse session; run metadata ``scenario`` and ``variant`` (or
+``variants``, one per question) become tags and per-call labels, and default to empty.
+"""
+
+import logging
+import os
+import threading
+
+from langchain_core.runnables import RunnableConfig
+
+from graphs.graph import graph
+from observability.tracing import Tracing
+
+log = logging.getLogger(__name__)
+_tracing: Tracing | None = None
+_lock = threading.Lock()
+
+
+def studio_tracing() -> Tracing:
+    """One Tracing for the server process; its notice is logged once."""
+    global _tracing
+    with _lock:
+        if _tracing is None:
+            # The server keeps running: the SDK sends in the background, its own logs stay visible.
+            _tracing = Tracing.from_env("studio", dict(os.environ), quiet_sdk_logs=False)
+            (log.warning if _tracing.warning else log.info)(_tracing.notice)
+        return _tracing
+
+
+def traced_graph(config: RunnableConfig):
+    """Graph factory for ``langgraph dev``: the QA graph with the LangFuse handler bound to it."""
+    tracing = studio_tracing()
+    if not tracing.enabled:
+        return graph
+    meta = dict(config.get("metadata") or {})
+    session = meta.get("langfuse_session_id") or (config.get("configurable") or {}).get("thread_id") or "studio"
+    traced = tracing.apply({"metadata": meta}, session_id=str(session))
+    langfuse_keys = {k: v for k, v in traced["metadata"].items() if k.startswith("langfuse_")}
+    return graph.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
