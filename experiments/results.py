@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import platform
+import threading
 from importlib import metadata
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def prepare_out_dir(out: Path) -> Path:
 
 
 class ResultsWriter:
-    """Appends rows to ``results.csv`` and flushes each one to disk at once."""
+    """Appends rows to ``results.csv`` and flushes each one to disk at once (thread-safe)."""
 
     def __init__(self, out: Path):
         self.path = out / RESULTS_CSV
@@ -45,12 +46,14 @@ class ResultsWriter:
         if new:
             self._writer.writeheader()
         self.rows_written = 0
+        self._lock = threading.Lock()
 
     def write(self, row: dict) -> None:
-        self._writer.writerow(row)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.rows_written += 1
+        with self._lock:
+            self._writer.writerow(row)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.rows_written += 1
 
     def close(self) -> None:
         self._file.close()

@@ -22,11 +22,13 @@ from rich.table import Table
 from clients.vllm import check_endpoint
 from experiments.report import write_report
 from experiments.results import RESULTS_CSV, ResultsWriter, load_results, prepare_out_dir, versions, write_summary
-from experiments.runner import run_session
+from experiments.runner import run_sessions
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
 from lab.envconfig import env_name
+from metrics.prometheus import delta, hit_tokens
+from nodes.cache_stats import counters_snapshot
 from lab.errors import UserError
 from observability.tracing import Tracing
 from prompts.layouts import get_layout
@@ -50,6 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", help="model name at the endpoint (default smollm2-135m-instruct)")
     p.add_argument("--expect-reduction", type=float,
                    help="the scenario's pass mark, a fraction: exit 1 below it (cold_hit: TTFT reduction, default 0.70)")  # fmt: skip
+    p.add_argument("--concurrency", type=int, help="sessions at once, load scenario only (default 8)")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started running afterwards")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="finish an interrupted run: same settings, only the calls missing from DIR/results.csv")  # fmt: skip
@@ -57,7 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def validate(args: argparse.Namespace) -> None:
-    for flag in ("questions", "repeats", "manual_tokens", "max_tokens"):
+    if args.concurrency is not None and args.scenario != "load":
+        raise UserError("--concurrency applies to the load scenario only")
+    for flag in ("questions", "repeats", "manual_tokens", "max_tokens", "concurrency"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -108,6 +113,21 @@ def done_calls(out: Path) -> set[tuple[str, int]]:
     return {(s, int(q)) for s, q in zip(df["session"], df["question_id"], strict=True)}
 
 
+def run_cache_totals(df, before: dict | None, after: dict | None) -> dict | None:
+    """Hits by source over the whole run, from /metrics before and after: right even under concurrency."""
+    if before is None or after is None:
+        return None
+    hits = hit_tokens(delta(before["vllm"], after["vllm"]))
+    prompt = int(df["prompt_tokens"].sum())
+    return {
+        "prompt_tokens": prompt,
+        "device_hit_tokens": hits["device_hit_tokens"],
+        "lmcache_hit_tokens": hits["lmcache_hit_tokens"],
+        "device_hit_rate": round(hits["device_hit_tokens"] / prompt, 4) if prompt else 0.0,
+        "lmcache_hit_rate": round(hits["lmcache_hit_tokens"] / prompt, 4) if prompt else 0.0,
+    }
+
+
 def scenario_stack_settings(scenario) -> StackSettings:
     """The scenario's stack: its overrides are defaults, LMLAB_* variables the user set still win."""
     overrides = {k: v for k, v in (scenario.stack_overrides or {}).items() if env_name(k) not in os.environ}
@@ -140,10 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         if args.resume:
+            keep_stack = args.keep_stack  # how to leave the servers is this invocation's choice
             run_id, args = load_run(args.resume)
+            args.keep_stack = keep_stack
             out = prepare_out_dir(args.resume)
         validate(args)
         scenario = get_scenario(args.scenario)
+        if args.concurrency:
+            scenario.concurrency = args.concurrency
         if not args.resume:
             run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
             out = prepare_out_dir(args.out or Path("runs") / f"{run_id}-{scenario.name}")
@@ -185,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}{tiers}"
             )
 
-        for session in sessions:
-            run_session(session, scenario, run_id, writer, on_call, tracing=tracing)
+        before = counters_snapshot(ctx)
+        errors = run_sessions(sessions, scenario, run_id, writer, on_call, tracing=tracing)
+        after = counters_snapshot(ctx)
         writer.close()
         elapsed = time.monotonic() - started_at
         trace_problem = tracing.flush()
@@ -199,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         comparison = scenario.comparison(df)
         expect = args.expect_reduction if args.expect_reduction is not None else scenario.default_expect
         failure = scenario.check(comparison, expect)
+        if errors:
+            failure = f"{len(errors)} of {len(sessions)} sessions failed, first: {errors[0]}"
+        totals = run_cache_totals(df, before, after)
         write_summary(out, {
             "run_id": run_id,
             "scenarios": {scenario.name: {"variants": variants_as_dict(table, scenario.name), "comparison": comparison,
@@ -208,10 +236,14 @@ def main(argv: list[str] | None = None) -> int:
                        "stack": stack.settings.as_dict() if stack else {"endpoint": endpoint}},
             "versions": versions(),
             "elapsed_s": round(elapsed, 1),
+            "errors": errors,
+            "run_cache_totals": totals,
             "tracing": {**tracing.info(), "tags": tags if tracing.enabled else [], "problem": trace_problem},
         })  # fmt: skip
         report = write_report(out)
         print_summary(table, comparison, scenario, expect, failure)
+        if totals and scenario.concurrency > 1:
+            console.print(f"  hits by source over the run: vLLM cache {totals['device_hit_rate']:.1%}, LMCache {totals['lmcache_hit_rate']:.1%}")
         console.print(f"wrote {out / 'results.csv'}, {out / 'summary.json'} and {report} with its charts ({elapsed:.0f} s of calls)")
         if failure:
             print(f"error: {failure}", file=sys.stderr)

@@ -26,6 +26,11 @@ class Context:
         metadata={"description": "HTTP root of the LMCache server behind the endpoint (e.g. http://127.0.0.1:8090): "
                                  "its /metrics tell which tier (L1 memory, L2 disk/Redis) served a hit. Empty: skip."},
     )
+    metrics_per_call: bool = field(
+        default=True,
+        metadata={"description": "Split each call's hits by source from /metrics deltas around it. Off under "
+                                 "concurrent load, where deltas mix calls: sources are then left empty, never guessed."},
+    )
     layout: str = field(
         default="manual_first",
         metadata={"description": "Prompt layout: where the static manual and the dynamic question sit."},

@@ -2,7 +2,7 @@
 
 # Column order of results.csv; scenario columns come first, then these.
 CALL_FIELDS = [
-    "question_id", "layout", "ttft_ms", "total_ms", "prompt_tokens", "static_prefix_tokens", "cached_tokens",
+    "question_id", "layout", "started_at", "ttft_ms", "total_ms", "prompt_tokens", "static_prefix_tokens", "cached_tokens",
     "device_hit_tokens", "lmcache_hit_tokens", "lmcache_l1_hit_tokens", "lmcache_l2_hit_tokens", "hit_rate", "device_hit_rate", "lmcache_hit_rate",
     "completion_tokens", "question", "answer", "answer_logprobs",
 ]  # fmt: skip

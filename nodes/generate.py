@@ -34,6 +34,7 @@ def chat_model(ctx: Context) -> ChatOpenAI:
 def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig | None = None) -> dict:
     """Stream one call. TTFT runs from sending the request to the first chunk with content, as in
     vLLM's own benchmarks; usage comes from the final chunk."""
+    started_at = time.time()
     start = time.perf_counter()
     first = None
     message = None
@@ -44,6 +45,7 @@ def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig |
     end = time.perf_counter()
     usage = (message.usage_metadata if message is not None else None) or {}
     return {
+        "started_at": round(started_at, 3),
         "ttft_ms": round(((first or end) - start) * 1000, 2),
         "total_ms": round((end - start) * 1000, 2),
         "prompt_tokens": usage.get("input_tokens", 0),
@@ -69,7 +71,7 @@ def generate(state: State, runtime: Runtime[Context], config: RunnableConfig) ->
     """Reads ``messages``; returns ``pending`` (the call's timings, usage and answer) and
     ``metrics_before`` (vLLM's counters just before the call, for the cache-stats node)."""
     ctx = runtime.context or Context()
-    before = counters_snapshot(ctx)
+    before = counters_snapshot(ctx) if ctx.metrics_per_call else None
     try:
         result = stream_timed(chat_model(ctx), state.messages, config)
     except openai.APIConnectionError:

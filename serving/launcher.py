@@ -324,6 +324,8 @@ def _stop_group(proc: psutil.Process, grace_s: float = 20) -> None:
 def _require_free_port(host: str, port: int, setting: str) -> None:
     """``setting`` is a settings field, or "field + i" for instance i."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: a port whose last connections linger in TIME_WAIT is free for them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -53,6 +53,9 @@ class Scenario:
     # StackSettings fields this scenario's own local stack needs (a stack name and ports of its own,
     # so it never disturbs the default stack); None runs on the default stack.
     stack_overrides: dict | None = None
+    # Sessions run at once (threads); above 1, per-call /metrics deltas would mix calls, so the
+    # scenario's contexts should turn metrics_per_call off.
+    concurrency: int = 1
     # True when the scenario must control the servers (restart, reset), so --endpoint cannot be used.
     needs_launcher: bool = False
 

@@ -1,0 +1,84 @@
+"""Faults and load on the real stack: nothing measured is lost, nothing is left running, no secret leaks."""
+
+import csv
+import json
+import signal
+import uuid
+
+import psutil
+import pytest
+
+from serving.launcher import Stack
+from tests.e2e.helpers import assert_one_line_error, run_cli, start_cli, wait_for
+from tests.e2e.test_launcher import own_stack_env, settings_from
+
+pytestmark = pytest.mark.e2e
+
+
+def rows(out) -> list[dict]:
+    return list(csv.DictReader((out / "results.csv").open()))
+
+
+def test_concurrent_sessions_hit_the_cache_without_errors(stack, tmp_path):
+    proc = run_cli("experiments.run_graph", "--scenario", "load", "--endpoint", stack.settings.endpoint,
+                   "--concurrency", "3", "--questions", "3", "--manual-tokens", "600", "--max-tokens", "4",
+                   "--expect-reduction", "0.5", "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(rows(tmp_path)) == 9
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    load = summary["scenarios"]["load"]["comparison"]
+    assert summary["errors"] == []
+    assert load["next_hit_rate_mean"] >= 0.5 and load["throughput_calls_per_s"] > 0
+    assert load["ttft_p95_ms"] >= load["ttft_p50_ms"]
+    # Under concurrency the per-call source split is left empty; the run's totals carry it.
+    assert all(r["lmcache_hit_tokens"] == "" for r in rows(tmp_path))
+    assert summary["run_cache_totals"]["lmcache_hit_tokens"] > 0
+
+
+def test_vllm_killed_mid_run_then_resume_completes_only_what_is_missing(tmp_path, monkeypatch):
+    secret = f"sk-lab-{uuid.uuid4().hex}"
+    env = own_stack_env(tmp_path, LMLAB_API_KEY=secret)
+    settings = settings_from(env, monkeypatch)
+    out = tmp_path / "run"
+    args = ["experiments.run_graph", "--questions", "3", "--repeats", "2", "--manual-tokens", "600",
+            "--max-tokens", "4", "--expect-reduction", "0.3", "--out", str(out)]  # fmt: skip
+    try:
+        proc = start_cli(*args, env=env)
+        wait_for(lambda: (out / "results.csv").exists() and len(rows(out)) >= 2, 900, "two finished calls")
+        vllm = next(s for s in json.loads((settings.state_dir / "stack.json").read_text())["services"] if s["name"] == "vllm")
+        psutil.Process(vllm["pid"]).kill()
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err
+        assert "Traceback" not in err and [line for line in err.splitlines() if line.startswith("error:")]
+        kept = rows(out)
+        assert len(kept) >= 2
+
+        resumed = run_cli("experiments.run_graph", "--resume", str(out), "--keep-stack", env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"({len(kept)} calls already done)" in resumed.stdout
+        final = rows(out)
+        assert len(final) == 6 and final[: len(kept)] == kept, "finished calls are kept, not redone"
+        assert len({(r["session"], r["question_id"]) for r in final}) == 6
+        assert set(json.loads((out / "summary.json").read_text())["scenarios"]["cold_hit"]["variants"]) == {"cold", "hit"}
+
+        # The server requires the key: a client without it is refused with a clear line.
+        no_key = run_cli("experiments.run_graph", "--endpoint", settings.endpoint, "--out", str(tmp_path / "nokey"),
+                         env={"LMLAB_API_KEY": ""})  # fmt: skip
+        assert_one_line_error(no_key, "refused the API key", "LMLAB_API_KEY")
+
+        # No secret in the run folder, the state file or any server log.
+        for path in [*out.rglob("*"), *settings.state_dir.rglob("*")]:
+            if path.is_file():
+                assert secret not in path.read_text(errors="replace"), f"the API key leaked into {path}"
+    finally:
+        Stack(settings).down(quiet=True)
+
+
+def test_sigterm_during_a_run_keeps_results(stack, tmp_path):
+    proc = start_cli("experiments.run_graph", "--endpoint", stack.settings.endpoint, "--questions", "4", "--repeats", "2",
+                     "--manual-tokens", "600", "--max-tokens", "2", "--out", str(tmp_path))  # fmt: skip
+    wait_for(lambda: (tmp_path / "results.csv").exists() and len(rows(tmp_path)) >= 1, 400, "the first call")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "finished calls are kept" in err
+    assert len(rows(tmp_path)) >= 1
