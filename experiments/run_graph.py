@@ -53,8 +53,8 @@ def validate(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.scenario == "cold_hit" and args.questions < 2:
-        raise UserError("--questions must be at least 2 for cold_hit: one cold call and at least one hit")
+    if args.scenario in ("cold_hit", "layouts") and args.questions < 2:
+        raise UserError(f"--questions must be at least 2 for {args.scenario}: one cold call and at least one hit")
     if args.expect_reduction is not None and not 0 <= args.expect_reduction < 1:
         raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {args.expect_reduction}")
 
@@ -84,6 +84,15 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
                   f"{r['prompt_tokens']:.0f}", f"{r['cached_tokens']:.0f}", pct(r["hit_rate_mean"]),
                   pct(r["device_hit_rate"]), pct(r["lmcache_hit_rate"]))  # fmt: skip
     console.print(t)
+    if rows := scenario.report_rows(comparison):
+        extra = Table(title=f"{scenario.name}: details")
+        for col in rows[0]:
+            extra.add_column(col, justify="right")
+        for r in rows:
+            extra.add_row(*(str(v) for v in r.values()))
+        console.print(extra)
+    if comparison.get("ttft_reduction") is None:
+        console.print(f"check: {'[red]FAIL[/]: ' + failure if failure else '[green]PASS[/]'}")
     if comparison.get("ttft_reduction") is not None:
         verdict = "[red]FAIL[/]" if failure else "[green]PASS[/]"
         goal = f" (expected at least {expect:.0%}: {verdict})" if expect is not None else ""
@@ -117,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         started_at = time.monotonic()
 
         def on_call(row: dict) -> None:
+            predicted = row.get("predicted_cached_tokens")
             console.print(
                 f"  [{writer.rows_written}/{total}] {row['session']} q{row['question_id']} {row['variant']:<5} "
                 f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}"
+                + (f" (predicted {predicted}, shared prefix {row['shared_prefix_tokens']})" if predicted is not None else "")
             )
+            if row.get("cache_note"):
+                console.print(f"    [yellow]! prediction off by more than one chunk: {row['cache_note']}[/]")
 
         for session in sessions:
             run_session(session, scenario, run_id, writer, on_call)
@@ -132,10 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         comparison = scenario.comparison(df)
         expect = args.expect_reduction if args.expect_reduction is not None else scenario.default_expect
         failure = scenario.check(comparison, expect)
+        mismatches = int((df["cache_note"].astype("string").fillna("") != "").sum())
         write_summary(out, {
             "run_id": run_id,
             "scenarios": {scenario.name: {"variants": variants_as_dict(table, scenario.name), "comparison": comparison,
-                                          "expect_reduction": expect, "passed": failure is None}},
+                                          "expect_reduction": expect, "passed": failure is None,
+                                          "prediction_mismatches": mismatches}},
             "config": {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                        "context": {k: v for k, v in vars(ctx).items() if k != "api_key"},
                        "stack": stack.settings.as_dict() if stack else {"endpoint": endpoint}},
@@ -143,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed_s": round(elapsed, 1),
         })  # fmt: skip
         print_summary(table, comparison, scenario, expect, failure)
+        if mismatches:
+            console.print(f"[yellow]{mismatches} calls cached more than one chunk more or less than predicted (cache_note in results.csv)[/]")
         console.print(f"wrote {out / 'results.csv'} and {out / 'summary.json'} ({elapsed:.0f} s of calls)")
         if failure:
             print(f"error: {failure}", file=sys.stderr)

@@ -4,7 +4,8 @@
 CALL_FIELDS = [
     "question_id", "layout", "ttft_ms", "total_ms", "prompt_tokens", "static_prefix_tokens", "cached_tokens",
     "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "device_hit_rate", "lmcache_hit_rate",
-    "completion_tokens", "question", "answer",
+    "completion_tokens", "shared_prefix_tokens", "predicted_cached_tokens", "first_difference", "cache_note",
+    "question", "answer",
 ]  # fmt: skip
 
 

@@ -2,9 +2,10 @@
 
 from experiments.scenarios.base import Scenario, ScenarioOptions, Session
 from experiments.scenarios.cold_hit import ColdHit
+from experiments.scenarios.layouts import Layouts
 from lab.errors import UserError
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit()]}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Layouts()]}
 
 
 def get_scenario(name: str) -> Scenario:
