@@ -41,7 +41,7 @@ def test_manual_first_hits_where_the_busting_layouts_recompute_and_the_predictio
         if r["variant"] == "manual_first" and r["question_id"] != "0":
             assert observed == predicted > 0
             assert int(r["shared_prefix_tokens"]) >= int(r["static_prefix_tokens"])
-            assert "Question:⟦" in r["first_difference"]
+            assert "Question:" in r["first_difference"] and "⟦" in r["first_difference"]
 
     summary = json.loads((tmp_path / "summary.json").read_text())["scenarios"]["layouts"]
     layouts = summary["comparison"]["layouts"]
