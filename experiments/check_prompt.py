@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("template", nargs="?", help="your prompt template (text or .json) with a {question} placeholder")
     p.add_argument("--layout", help=f"check one of the lab's layouts instead: {', '.join(LAYOUTS)}")
-    p.add_argument("--question", action="append", help="a question to render; give it twice (default: two built-in questions)")
+    p.add_argument("--question", action="append", help="a question to render; give it twice (default: two built-in ones)")
     p.add_argument("--manual", help="text for {manual} (default: Python's documentation topics)")
     p.add_argument("--manual-tokens", type=int, default=4000, help="cut the manual to this many tokens (default 4000)")
     p.add_argument("--max-tokens", type=int, default=32, help="context kept free for the answer (default 32)")
@@ -55,7 +55,7 @@ def validate(args: argparse.Namespace) -> None:
     if bool(args.template) == bool(args.layout):
         raise UserError("pass either a template file or --layout NAME (one of them)")
     if args.question is not None and len(args.question) != 2:
-        raise UserError(f"--question must be given twice (two renderings to compare), got it {len(args.question)} time(s)")
+        raise UserError(f"--question must be given twice (two renderings to compare), not {len(args.question)} time(s)")
     for flag in ("manual_tokens", "max_tokens", "chunk_size"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
@@ -81,7 +81,7 @@ def manual_text(args: argparse.Namespace, tok) -> str:
     the static prefix ends just past a chunk boundary."""
 
     def count(text: str) -> int:
-        message = {"role": "system", "content": static_prefix(text)} if args.layout else {"role": "user", "content": text}
+        message = {"role": "system", "content": static_prefix(text)} if args.layout else {"role": "user", "content": text}  # fmt: skip
         return len(tok.chat_ids([message], add_generation_prompt=False))
 
     # The built-in manual is far larger than any budget: a generous character cut first keeps the
@@ -129,7 +129,7 @@ def print_report(r: PrefixReport, label: str, tokenizer: str, questions: list[st
         console.print("  the two renderings are identical")
     else:
         where = f" (message {r.message_index + 1}, role {r.role})" if r.message_index is not None and r.role else ""
-        console.print(f"  shared prefix: {r.shared_tokens:,} tokens; first differing token: #{r.shared_tokens:,}{where}")
+        console.print(f"  shared prefix: {r.shared_tokens:,} tokens; first differing token #{r.shared_tokens:,}{where}")
         console.print(f'  common text before it: "{escape(r.context_before)}"')
         console.print(f'  rendering 1 goes on:   "{escape(r.first_continues)}"')
         console.print(f'  rendering 2 goes on:   "{escape(r.second_continues)}"')

@@ -127,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_call(row: dict) -> None:
             predicted = row.get("predicted_cached_tokens")
+            shared = f" (predicted {predicted}, shared prefix {row['shared_prefix_tokens']})" if predicted is not None else ""
             console.print(
                 f"  [{writer.rows_written}/{total}] {row['session']} q{row['question_id']} {row['variant']:<5} "
-                f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}"
-                + (f" (predicted {predicted}, shared prefix {row['shared_prefix_tokens']})" if predicted is not None else "")
+                f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}{shared}"
             )
             if row.get("cache_note"):
                 console.print(f"    [yellow]! prediction off by more than one chunk: {row['cache_note']}[/]")
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         })  # fmt: skip
         print_summary(table, comparison, scenario, expect, failure)
         if mismatches:
-            console.print(f"[yellow]{mismatches} calls cached more than one chunk more or less than predicted (cache_note in results.csv)[/]")
+            console.print(f"[yellow]{mismatches} calls were more than one chunk off their prediction (cache_note in results.csv)[/]")
         console.print(f"wrote {out / 'results.csv'} and {out / 'summary.json'} ({elapsed:.0f} s of calls)")
         if failure:
             print(f"error: {failure}", file=sys.stderr)

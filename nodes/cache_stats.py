@@ -26,4 +26,5 @@ def collect_cache_stats(state: State, runtime: Runtime[Context]) -> dict:
         pending |= {k: p[k] for k in ("shared_prefix_tokens", "predicted_cached_tokens", "first_difference")}
         pending["cache_note"] = note
     record = call_record(pending, hits, layout=ctx.layout, static_prefix_tokens=state.static_prefix_tokens)
-    return {"calls": [record], "pending": None, "metrics_before": None, "prediction": None, "question_index": state.question_index + 1}
+    done = {"pending": None, "metrics_before": None, "prediction": None}
+    return {"calls": [record], **done, "question_index": state.question_index + 1}

@@ -77,7 +77,7 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def difference_snippet(decode: Callable[[list[int]], str], ids: list[int], at: int, before: int = 10, after: int = 6) -> str:
+def difference_snippet(decode: Callable[[list[int]], str], ids: list[int], at: int, before=10, after=6) -> str:
     """The text just before token ``at`` and, in brackets, from it on: ``…Question: ⟦What is…⟧``."""
     head = decode(ids[max(0, at - before) : at])
     tail = decode(ids[at : at + after])
@@ -150,8 +150,11 @@ def compare_renderings(tok, first: list[dict], second: list[dict], chunk: int) -
             "the chat template adds dynamic text (a date or time): the same messages give other tokens on every "
             "rendering; pin the template or pass that value as fixed text"
         )
-    elif cacheable_tokens(shared + (seam := max(_seam_tokens(decode, ids_b, text_a, shared),
-                                               _seam_tokens(decode, ids_a, text_b, shared))), len(ids_b), chunk) > reusable:
+    elif cacheable_tokens(
+        shared + (seam := max(_seam_tokens(decode, ids_b, text_a, shared), _seam_tokens(decode, ids_a, text_b, shared))),
+        len(ids_b),
+        chunk,
+    ) > reusable:
         report.cause = "seam"
         report.hint = (
             f"tokenization seam: the next {seam} token(s) still spell common text, but the tokenizer merged "
@@ -171,5 +174,5 @@ def compare_renderings(tok, first: list[dict], second: list[dict], chunk: int) -
         )
     else:
         report.cause = "late"
-        report.hint = f"the prompts differ only after token {shared}: the static part is reused, {lost} tokens are computed per call"
+        report.hint = f"the prompts differ only after token {shared}: the static part is reused, {lost} tokens computed per call"
     return report

@@ -35,7 +35,7 @@ def parse_template(text: str, source: str = "template") -> list[dict]:
         if not isinstance(messages, list) or not all(
             isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in messages
         ) or not messages:  # fmt: skip
-            raise UserError(f"{source} must be a JSON list of messages like {{\"role\": \"user\", \"content\": \"...\"}}")
+            raise UserError(f'{source} must be a JSON list of messages like {{"role": "user", "content": "..."}}')
     else:
         messages, current, lines = [], "user", []
         for line in text.splitlines():
@@ -55,7 +55,8 @@ def parse_template(text: str, source: str = "template") -> list[dict]:
 def read_template(path: str | Path) -> list[dict]:
     p = Path(path).expanduser()
     if not p.is_file():
-        raise UserError(f"template {p} {'is not a file' if p.exists() else 'does not exist'}; pass a text or .json template")
+        why = "is not a file" if p.exists() else "does not exist"
+        raise UserError(f"template {p} {why}; pass a text or .json template")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -78,4 +79,5 @@ def render(messages: list[dict], question: str, manual: str = "") -> list[dict]:
         "{request_id}": str(uuid.uuid4()),
     }
     # One pass, so a placeholder inside the manual or the question is left as it is.
-    return [{"role": m["role"], "content": _PLACEHOLDER.sub(lambda hit: values[hit.group(0)], m["content"])} for m in messages]
+    fill = lambda hit: values[hit.group(0)]  # noqa: E731
+    return [{"role": m["role"], "content": _PLACEHOLDER.sub(fill, m["content"])} for m in messages]

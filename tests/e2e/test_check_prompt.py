@@ -64,6 +64,6 @@ def test_an_unknown_layout_lists_the_valid_ones():
     assert_one_line_error(check("--layout", "question_first"), "manual_first, instructions_first, timestamp_system")
 
 
-@pytest.mark.parametrize("args", [[], ["p.txt", "--layout", "manual_first"], ["--layout", "manual_first", "--question", "x"]])
+@pytest.mark.parametrize("args", [[], ["p.txt", "--layout", "manual_first"], ["--layout", "manual_first", "--question", "x"]])  # fmt: skip
 def test_ambiguous_or_incomplete_arguments(args):
     assert_one_line_error(check(*args))

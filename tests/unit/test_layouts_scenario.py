@@ -9,7 +9,8 @@ from prompts.layouts import LAYOUTS
 
 
 def test_every_layout_gets_its_own_cold_session_per_repeat():
-    sessions = get_scenario("layouts").sessions(ScenarioOptions(run_id="run", questions=4, repeats=2, context=Context()))
+    opts = ScenarioOptions(run_id="run", questions=4, repeats=2, context=Context())
+    sessions = get_scenario("layouts").sessions(opts)
     assert len(sessions) == 2 * len(LAYOUTS)
     assert len({s.edition for s in sessions}) == len(sessions), "a fresh manual edition each, so each starts cold"
     for s in sessions:

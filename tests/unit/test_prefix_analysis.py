@@ -91,7 +91,7 @@ def test_the_timestamp_is_where_the_timestamp_layout_parts(tok):
 def test_a_chat_template_that_renders_the_time_defeats_identical_messages():
     dated = LocalTokenizer(
         resolve_model_dir(log=lambda *a: None),
-        chat_template="{{ 'Now: ' + strftime_now('%H:%M:%S.%f') + '\n' }}{% for m in messages %}{{ m['content'] }}{% endfor %}",
+        chat_template="{{ 'Now: ' + strftime_now('%H:%M:%S.%f') }}{% for m in messages %}{{ m['content'] }}{% endfor %}",
     )
     messages = [{"role": "user", "content": "Reference text. " * 100}]
     report = compare_renderings(dated, messages, messages, CHUNK)

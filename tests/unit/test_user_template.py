@@ -9,7 +9,8 @@ from prompts.user_template import parse_template, read_template, render
 
 
 def test_a_plain_text_template_is_one_user_message():
-    assert parse_template("Manual: {manual}\nQ: {question}") == [{"role": "user", "content": "Manual: {manual}\nQ: {question}"}]
+    text = "Manual: {manual}\nQ: {question}"
+    assert parse_template(text) == [{"role": "user", "content": text}]
 
 
 def test_section_lines_split_a_text_template_into_messages():
