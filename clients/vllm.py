@@ -1,4 +1,4 @@
-"""vLLM's HTTP surface beyond chat: model list, /tokenize and /metrics."""
+"""vLLM's HTTP surface beyond chat: model list, /tokenize, /detokenize and /metrics."""
 
 import httpx
 
@@ -45,6 +45,27 @@ def count_chat_tokens(endpoint: str, model: str, messages: list[dict], add_gener
     )
     resp.raise_for_status()
     return resp.json()["count"]
+
+
+def tokenize_chat(endpoint: str, model: str, messages: list[dict], add_generation_prompt: bool, api_key: str = "") -> list[int]:
+    """The token ids of ``messages`` exactly as the server renders them for a chat call."""
+    resp = httpx.post(
+        server_root(endpoint) + "/tokenize",
+        json={"model": model, "messages": messages, "add_generation_prompt": add_generation_prompt},
+        headers=_headers(api_key),
+        timeout=60,
+    )
+    resp.raise_for_status()
+    return resp.json()["tokens"]
+
+
+def detokenize(endpoint: str, model: str, tokens: list[int], api_key: str = "") -> str:
+    """The text of ``tokens`` (vLLM's /detokenize)."""
+    resp = httpx.post(
+        server_root(endpoint) + "/detokenize", json={"model": model, "tokens": tokens}, headers=_headers(api_key), timeout=60
+    )
+    resp.raise_for_status()
+    return resp.json()["prompt"]
 
 
 def max_model_len(endpoint: str, model: str, api_key: str = "") -> int:

@@ -66,8 +66,8 @@ def validate(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.scenario == "cold_hit" and args.questions < 2:
-        raise UserError("--questions must be at least 2 for cold_hit: one cold call and at least one hit")
+    if args.scenario in ("cold_hit", "layouts") and args.questions < 2:
+        raise UserError(f"--questions must be at least 2 for {args.scenario}: one cold call and at least one hit")
     if args.expect_reduction is not None and not 0 <= args.expect_reduction < 1:
         raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {args.expect_reduction}")
 
@@ -144,6 +144,15 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
                   f"{r['prompt_tokens']:.0f}", f"{r['cached_tokens']:.0f}", pct(r["hit_rate_mean"]),
                   pct(r["device_hit_rate"]), pct(r["lmcache_hit_rate"]))  # fmt: skip
     console.print(t)
+    if rows := scenario.report_rows(comparison):
+        extra = Table(title=f"{scenario.name}: details")
+        for col in rows[0]:
+            extra.add_column(col, justify="right")
+        for r in rows:
+            extra.add_row(*(str(v) for v in r.values()))
+        console.print(extra)
+    if comparison.get("ttft_reduction") is None:
+        console.print(f"check: {'[red]FAIL[/]: ' + failure if failure else '[green]PASS[/]'}")
     if comparison.get("ttft_reduction") is not None:
         goal = f" (expected at least {expect:.0%})" if expect is not None else ""
         console.print(f"TTFT reduction, hit vs cold (medians): [bold]{comparison['ttft_reduction']:.1%}[/]{goal}")
@@ -204,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
             tiers = ""
             if row.get("lmcache_l1_hit_tokens") is not None:
                 tiers = f"  (vLLM {row['device_hit_tokens']}, LMCache L1 {row['lmcache_l1_hit_tokens']}, L2 {row['lmcache_l2_hit_tokens']})"
+            predicted = row.get("predicted_cached_tokens")
+            shared = f" (predicted {predicted}, shared prefix {row['shared_prefix_tokens']})" if predicted is not None else ""
             console.print(
                 f"  [{writer.rows_written}/{total}] {row['session']} q{row['question_id']} {row['variant']:<5} "
-                f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}{tiers}"
+                f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}{shared}{tiers}"
             )
+            if row.get("cache_note"):
+                console.print(f"    [yellow]! prediction off by more than one chunk: {row['cache_note']}[/]")
 
         before = counters_snapshot(ctx)
         errors = run_sessions(sessions, scenario, run_id, writer, on_call, tracing=tracing)
@@ -227,10 +240,12 @@ def main(argv: list[str] | None = None) -> int:
         if errors:
             failure = f"{len(errors)} of {len(sessions)} sessions failed, first: {errors[0]}"
         totals = run_cache_totals(df, before, after)
+        mismatches = int((df["cache_note"].astype("string").fillna("") != "").sum())
         write_summary(out, {
             "run_id": run_id,
             "scenarios": {scenario.name: {"variants": variants_as_dict(table, scenario.name), "comparison": comparison,
-                                          "expect_reduction": expect, "passed": failure is None}},
+                                          "expect_reduction": expect, "passed": failure is None,
+                                          "prediction_mismatches": mismatches}},
             "config": {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                        "context": {k: v for k, v in vars(ctx).items() if k != "api_key"},
                        "stack": stack.settings.as_dict() if stack else {"endpoint": endpoint}},
@@ -244,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(table, comparison, scenario, expect, failure)
         if totals and scenario.concurrency > 1:
             console.print(f"  hits by source over the run: vLLM cache {totals['device_hit_rate']:.1%}, LMCache {totals['lmcache_hit_rate']:.1%}")
+        if mismatches:
+            console.print(f"[yellow]{mismatches} calls were more than one chunk off their prediction (cache_note in results.csv)[/]")
         console.print(f"wrote {out / 'results.csv'}, {out / 'summary.json'} and {report} with its charts ({elapsed:.0f} s of calls)")
         if failure:
             print(f"error: {failure}", file=sys.stderr)

@@ -25,6 +25,9 @@ class State(InputState):
     static_prefix_tokens: int = 0
     question_index: int = 0  # the next question to ask
     messages: list[dict] = field(default_factory=list)  # the prompt of the call in flight
+    # Token ids of the session's earlier prompts, for the prefix each new call shares with them.
+    prompt_token_ids: Annotated[list[list[int]], operator.add] = field(default_factory=list)
+    prediction: dict | None = None  # shared prefix and predicted cached tokens of the call in flight
     metrics_before: dict | None = None  # /metrics counters taken just before the call in flight
     pending: dict | None = None  # the call in flight: timings, usage, answer
     calls: Annotated[list[dict], operator.add] = field(default_factory=list)

@@ -4,7 +4,8 @@
 CALL_FIELDS = [
     "question_id", "layout", "started_at", "ttft_ms", "total_ms", "prompt_tokens", "static_prefix_tokens", "cached_tokens",
     "device_hit_tokens", "lmcache_hit_tokens", "lmcache_l1_hit_tokens", "lmcache_l2_hit_tokens", "hit_rate", "device_hit_rate", "lmcache_hit_rate",
-    "completion_tokens", "question", "answer", "answer_logprobs",
+    "completion_tokens", "shared_prefix_tokens", "predicted_cached_tokens", "first_difference", "cache_note",
+    "question", "answer", "answer_logprobs",
 ]  # fmt: skip
 
 

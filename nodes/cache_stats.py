@@ -9,6 +9,7 @@ from graphs.state import State
 from metrics.prometheus import delta, hit_tokens, parse_counters
 from metrics.records import call_record
 from observability.calls import annotate_call
+from prompts.prefix_analysis import prediction_note
 
 
 def counters_snapshot(ctx: Context) -> dict | None:
@@ -21,8 +22,9 @@ def counters_snapshot(ctx: Context) -> dict | None:
 
 
 def collect_cache_stats(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict:
-    """Reads ``pending`` and ``metrics_before``; appends one record to ``calls`` and moves to the next question.
-    When the run is traced, the record's figures also go on this node's LangFuse observation."""
+    """Reads ``pending``, ``metrics_before`` and ``prediction``; appends one record to ``calls`` (flagging
+    a prediction more than one chunk off) and moves to the next question. When the run is traced, the
+    record's figures also go on this node's LangFuse observation."""
     ctx = runtime.context or Context()
     hits = None
     after = counters_snapshot(ctx) if state.metrics_before is not None else None
@@ -32,6 +34,14 @@ def collect_cache_stats(state: State, runtime: Runtime[Context], config: Runnabl
         if before.get("lmcache") is not None and after["lmcache"] is not None:
             server = delta(before["lmcache"], after["lmcache"])
         hits = hit_tokens(delta(before["vllm"], after["vllm"]), server)
-    record = call_record(state.pending, hits, layout=ctx.layout, static_prefix_tokens=state.static_prefix_tokens)
+    pending = dict(state.pending)
+    if state.prediction:
+        p = state.prediction
+        note = prediction_note(p["predicted_cached_tokens"], pending["cached_tokens"], ctx.chunk_size,
+                               p["prompt_tokens_predicted"], pending["prompt_tokens"])  # fmt: skip
+        pending |= {k: p[k] for k in ("shared_prefix_tokens", "predicted_cached_tokens", "first_difference")}
+        pending["cache_note"] = note
+    record = call_record(pending, hits, layout=ctx.layout, static_prefix_tokens=state.static_prefix_tokens)
     annotate_call(config, record)
-    return {"calls": [record], "pending": None, "metrics_before": None, "question_index": state.question_index + 1}
+    done = {"pending": None, "metrics_before": None, "prediction": None}
+    return {"calls": [record], **done, "question_index": state.question_index + 1}

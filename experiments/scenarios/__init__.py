@@ -3,12 +3,13 @@
 from experiments.scenarios.base import Scenario, ScenarioOptions, Session
 from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
+from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.sharing import Sharing
 from experiments.scenarios.tiers import Tiers
 from lab.errors import UserError
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Tiers(), Sharing(), Equivalence(), Load()]}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Layouts(), Tiers(), Sharing(), Equivalence(), Load()]}
 
 
 def get_scenario(name: str) -> Scenario:

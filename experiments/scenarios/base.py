@@ -66,6 +66,10 @@ class Scenario:
         """Scenario-specific figures for summary.json and the printed table."""
         return {}
 
+    def report_rows(self, comparison: dict) -> list[dict]:
+        """Extra rows to print after the per-variant table (column name -> cell), if any."""
+        return []
+
     def check(self, comparison: dict, expect: float | None) -> str | None:
         """A one-line failure when the run misses its expectation, else None."""
         return None
