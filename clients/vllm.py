@@ -35,18 +35,6 @@ def check_endpoint(endpoint: str, model: str, api_key: str = "") -> list[str]:
     return models
 
 
-def count_chat_tokens(endpoint: str, model: str, messages: list[dict], add_generation_prompt: bool, api_key: str = "") -> int:
-    """Tokens of ``messages`` rendered by the served model's own chat template (vLLM's /tokenize)."""
-    resp = httpx.post(
-        server_root(endpoint) + "/tokenize",
-        json={"model": model, "messages": messages, "add_generation_prompt": add_generation_prompt},
-        headers=_headers(api_key),
-        timeout=60,
-    )
-    resp.raise_for_status()
-    return resp.json()["count"]
-
-
 def tokenize_chat(endpoint: str, model: str, messages: list[dict], add_generation_prompt: bool, api_key: str = "") -> list[int]:
     """The token ids of ``messages`` exactly as the server renders them for a chat call."""
     resp = httpx.post(
@@ -57,6 +45,11 @@ def tokenize_chat(endpoint: str, model: str, messages: list[dict], add_generatio
     )
     resp.raise_for_status()
     return resp.json()["tokens"]
+
+
+def count_chat_tokens(endpoint: str, model: str, messages: list[dict], add_generation_prompt: bool, api_key: str = "") -> int:
+    """Tokens of ``messages`` rendered by the served model's own chat template."""
+    return len(tokenize_chat(endpoint, model, messages, add_generation_prompt, api_key))
 
 
 def detokenize(endpoint: str, model: str, tokens: list[int], api_key: str = "") -> str:
