@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup redis demo test unit bench up down status clean-stack
+.PHONY: setup redis clean-cache demo test unit bench up down status clean-stack
 
 setup: $(STAMP)
 
@@ -45,3 +45,7 @@ down: setup
 
 status: setup
 	$(BIN)/python -m serving status
+
+# LMCache's disk tier keeps the KV of every manual edition ever run (~95 MB per 4k-token prompt).
+clean-cache:
+	rm -rf "$${LMLAB_HOME:-$$HOME/.cache/lmcache-lab}/lmcache-disk"
