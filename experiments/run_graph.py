@@ -19,7 +19,7 @@ from rich.table import Table
 
 from clients.vllm import check_endpoint
 from experiments.results import ResultsWriter, load_results, prepare_out_dir, versions, write_summary
-from experiments.runner import run_session
+from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
@@ -36,14 +36,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scenario", default="cold_hit", help=f"one of: {', '.join(SCENARIOS)} (default cold_hit)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<scenario>)")
     p.add_argument("--manual", help="your own .txt/.md manual (default: Python's documentation topics)")
-    p.add_argument("--manual-tokens", type=int, help="manual token budget (default 4000); cuts your own manual to it")
+    p.add_argument("--manual-tokens", type=int, help="manual token budget (default 4000; sweep: the largest size); cuts your own manual to it")
     p.add_argument("--questions", type=int, default=5, help="questions per session (default 5: 1 cold + 4 hits)")
     p.add_argument("--repeats", type=int, default=3, help="sessions, each on a fresh manual edition (default 3)")
     p.add_argument("--max-tokens", type=int, help="answer length limit (default 32)")
     p.add_argument("--endpoint", help="use this OpenAI-compatible server instead of starting the local stack")
     p.add_argument("--model", help="model name at the endpoint (default smollm2-135m-instruct)")
     p.add_argument("--expect-reduction", type=float,
-                   help="exit 1 when the median TTFT reduction is below this fraction (cold_hit default 0.70)")  # fmt: skip
+                   help="exit 1 when the median TTFT reduction is below this fraction (cold_hit default 0.70; sweep: "
+                        "of the TTFT slope, default 0.90; overhead: the harness/bare excess allowed, default off)")  # fmt: skip
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started running afterwards")
     return p.parse_args(argv)
 
@@ -53,8 +54,9 @@ def validate(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.scenario == "cold_hit" and args.questions < 2:
-        raise UserError("--questions must be at least 2 for cold_hit: one cold call and at least one hit")
+    least = get_scenario(args.scenario).min_questions
+    if args.questions < least:
+        raise UserError(f"--questions must be at least {least} for {args.scenario}: one cold call and at least one hit")
     if args.expect_reduction is not None and not 0 <= args.expect_reduction < 1:
         raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {args.expect_reduction}")
 
@@ -84,6 +86,8 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
                   f"{r['prompt_tokens']:.0f}", f"{r['cached_tokens']:.0f}", pct(r["hit_rate_mean"]),
                   pct(r["device_hit_rate"]), pct(r["lmcache_hit_rate"]))  # fmt: skip
     console.print(t)
+    for line in scenario.summary_lines(comparison):
+        console.print(line)
     if comparison.get("ttft_reduction") is not None:
         verdict = "[red]FAIL[/]" if failure else "[green]PASS[/]"
         goal = f" (expected at least {expect:.0%}: {verdict})" if expect is not None else ""
@@ -109,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             endpoint = stack.settings.endpoint
         ctx = build_context(args, endpoint)
         check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
-        opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx)
+        opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx,
+                               manual_tokens=args.manual_tokens)  # fmt: skip
         sessions = scenario.sessions(opts)
         total = sum(len(s.questions) for s in sessions)
         console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}; results in {out}")
@@ -122,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"TTFT {row['ttft_ms']:>8.0f} ms  cached {row['cached_tokens']}/{row['prompt_tokens']}"
             )
 
-        for session in sessions:
-            run_session(session, scenario, run_id, writer, on_call)
+        scenario.run(sessions, Run(run_id, scenario, writer, on_call))
         writer.close()
         elapsed = time.monotonic() - started_at
 

@@ -1,10 +1,39 @@
-"""Run a scenario's sessions through the QA graph and append every call to results.csv as it lands."""
+"""Run a scenario's sessions and append every call to results.csv as it lands.
+
+A session's ``client`` picks the path: ``graph`` streams the QA graph (the normal path); ``bare``
+sends the very messages the graph would, through a bare httpx streaming client; ``suffix`` sends
+only the question, without the manual. Every path writes the same results.csv columns.
+"""
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+import httpx
+from langgraph.runtime import Runtime
+
+from clients.bare_stream import stream_chat
+from clients.vllm import scrape_metrics
 from experiments.results import ResultsWriter
 from experiments.scenarios import Scenario, Session
 from graphs.graph import graph
+from graphs.state import State
+from metrics.prometheus import delta, hit_tokens, parse_counters
+from metrics.records import call_record
+from nodes.manual import load_manual
+from nodes.prefix import build_static_prefix
+from nodes.question import add_question
+from prompts.layouts import dynamic_part
+
+
+def result_row(run_id: str, scenario: str, session: Session, call: dict) -> dict:
+    return {
+        "run_id": run_id,
+        "scenario": scenario,
+        "variant": session.variants[call["question_id"]],
+        "repeat": session.repeat,
+        "session": session.name,
+        **call,
+    }
 
 
 def run_session(session: Session, scenario: Scenario, run_id: str, writer: ResultsWriter, on_call: Callable[[dict], None]) -> None:
@@ -13,13 +42,66 @@ def run_session(session: Session, scenario: Scenario, run_id: str, writer: Resul
     config = {"run_name": session.name, "metadata": {"scenario": scenario.name, "session": session.name}}
     for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):
         for call in (update.get("collect_cache_stats") or {}).get("calls", []):
-            row = {
-                "run_id": run_id,
-                "scenario": scenario.name,
-                "variant": session.variants[call["question_id"]],
-                "repeat": session.repeat,
-                "session": session.name,
-                **call,
-            }
+            row = result_row(run_id, scenario.name, session, call)
             writer.write(row)
             on_call(row)
+
+
+def bare_calls(session: Session):
+    """Yield (question index, messages, static prefix tokens) for a ``bare`` or ``suffix`` session.
+
+    ``bare`` builds the prompt with the graph's own nodes, called as plain functions, so the
+    messages are byte-identical to what the graph sends on the same manual edition."""
+    runtime = Runtime(context=session.context)
+    state = State(questions=session.questions, manual_edition=session.edition)
+    if session.client == "bare":
+        state = replace(state, **load_manual(state, runtime))
+        state = replace(state, **build_static_prefix(state, runtime))
+    for i, question in enumerate(session.questions):
+        if session.client == "bare":
+            messages = add_question(replace(state, question_index=i), runtime)["messages"]
+        else:
+            messages = [{"role": "user", "content": dynamic_part(question)}]  # the floor of any hit
+        yield i, messages, state.static_prefix_tokens
+
+
+def run_bare_session(session: Session, write: Callable[[dict], None]) -> None:
+    """Make the session's calls with the bare client; metrics are scraped around each call, as the
+    graph's nodes do, so the rows carry the same cache-source columns."""
+    ctx = session.context
+    with httpx.Client() as http:
+        for i, messages, prefix_tokens in bare_calls(session):
+            text = scrape_metrics(ctx.endpoint, ctx.api_key)
+            before = parse_counters(text) if text is not None else None
+            result = stream_chat(http, ctx.endpoint, ctx.model, messages, max_tokens=ctx.max_tokens,
+                                 temperature=ctx.temperature, api_key=ctx.api_key, timeout=ctx.request_timeout_s)  # fmt: skip
+            text = scrape_metrics(ctx.endpoint, ctx.api_key) if before is not None else None
+            hits = hit_tokens(delta(before, parse_counters(text))) if text is not None else None
+            pending = {"question_id": i, "question": session.questions[i], **result}
+            # Suffix-only calls have no layout and no static prefix: left empty, they stay out of per-layout figures.
+            layout = ctx.layout if session.client == "bare" else ""
+            write(call_record(pending, hits, layout=layout, static_prefix_tokens=prefix_tokens))
+
+
+@dataclass
+class Run:
+    """One run of a scenario: where its rows go. ``session`` makes a session's calls through its
+    client and writes each finished call as a results.csv row (and hands it to ``on_call``)."""
+
+    run_id: str
+    scenario: Scenario
+    writer: ResultsWriter
+    on_call: Callable[[dict], None]
+
+    def session(self, session: Session) -> None:
+        if session.client == "graph":
+            run_session(session, self.scenario, self.run_id, self.writer, self.on_call)
+        elif session.client in ("bare", "suffix"):
+            run_bare_session(session, lambda call: self._write(session, call))
+        else:
+            raise ValueError(f"session {session.name}: unknown client {session.client!r}")
+
+    def _write(self, session: Session, call: dict) -> None:
+        row = result_row(self.run_id, self.scenario.name, session, call)
+        self.writer.write(row)
+        self.on_call(row)

@@ -2,9 +2,11 @@
 
 from experiments.scenarios.base import Scenario, ScenarioOptions, Session
 from experiments.scenarios.cold_hit import ColdHit
+from experiments.scenarios.overhead import Overhead
+from experiments.scenarios.sweep import Sweep
 from lab.errors import UserError
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit()]}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Sweep(), Overhead()]}
 
 
 def get_scenario(name: str) -> Scenario:
