@@ -5,7 +5,7 @@ sends the very messages the graph would, through a bare httpx streaming client; 
 only the question, without the manual. Every path writes the same results.csv columns.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import httpx
@@ -36,18 +36,16 @@ def result_row(run_id: str, scenario: str, session: Session, call: dict) -> dict
     }
 
 
-def run_session(session: Session, scenario: Scenario, run_id: str, writer: ResultsWriter, on_call: Callable[[dict], None]) -> None:
-    """Stream one graph run; each ``collect_cache_stats`` update carries one finished call."""
+def graph_calls(session: Session, scenario: str) -> Iterator[dict]:
+    """Stream one graph run, yielding each finished call: each ``collect_cache_stats`` update carries one.
+    The graph waits between calls until the next one is asked for."""
     inputs = {"questions": session.questions, "manual_edition": session.edition}
-    config = {"run_name": session.name, "metadata": {"scenario": scenario.name, "session": session.name}}
+    config = {"run_name": session.name, "metadata": {"scenario": scenario, "session": session.name}}
     for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):
-        for call in (update.get("collect_cache_stats") or {}).get("calls", []):
-            row = result_row(run_id, scenario.name, session, call)
-            writer.write(row)
-            on_call(row)
+        yield from (update.get("collect_cache_stats") or {}).get("calls", [])
 
 
-def bare_calls(session: Session):
+def bare_prompts(session: Session) -> Iterator[tuple[int, list[dict], int]]:
     """Yield (question index, messages, static prefix tokens) for a ``bare`` or ``suffix`` session.
 
     ``bare`` builds the prompt with the graph's own nodes, called as plain functions, so the
@@ -65,12 +63,12 @@ def bare_calls(session: Session):
         yield i, messages, state.static_prefix_tokens
 
 
-def run_bare_session(session: Session, write: Callable[[dict], None]) -> None:
-    """Make the session's calls with the bare client; metrics are scraped around each call, as the
-    graph's nodes do, so the rows carry the same cache-source columns."""
+def bare_calls(session: Session) -> Iterator[dict]:
+    """Make the session's calls with the bare client, yielding each finished call's record. Metrics
+    are scraped around each call, as the graph's nodes do, so the rows carry the same cache-source columns."""
     ctx = session.context
     with httpx.Client() as http:
-        for i, messages, prefix_tokens in bare_calls(session):
+        for i, messages, prefix_tokens in bare_prompts(session):
             text = scrape_metrics(ctx.endpoint, ctx.api_key)
             before = parse_counters(text) if text is not None else None
             result = stream_chat(http, ctx.endpoint, ctx.model, messages, max_tokens=ctx.max_tokens,
@@ -80,28 +78,35 @@ def run_bare_session(session: Session, write: Callable[[dict], None]) -> None:
             pending = {"question_id": i, "question": session.questions[i], **result}
             # Suffix-only calls have no layout and no static prefix: left empty, they stay out of per-layout figures.
             layout = ctx.layout if session.client == "bare" else ""
-            write(call_record(pending, hits, layout=layout, static_prefix_tokens=prefix_tokens))
+            yield call_record(pending, hits, layout=layout, static_prefix_tokens=prefix_tokens)
 
 
 @dataclass
 class Run:
-    """One run of a scenario: where its rows go. ``session`` makes a session's calls through its
-    client and writes each finished call as a results.csv row (and hands it to ``on_call``)."""
+    """One run of a scenario: where its rows go. Every finished call becomes a results.csv row and
+    is handed to ``on_call``."""
 
     run_id: str
     scenario: Scenario
     writer: ResultsWriter
     on_call: Callable[[dict], None]
 
-    def session(self, session: Session) -> None:
+    def calls(self, session: Session) -> Iterator[dict]:
+        """The session's calls, made one per step through its client: each step makes one call,
+        writes its row and yields it. Scenarios interleave sessions call by call with this."""
         if session.client == "graph":
-            run_session(session, self.scenario, self.run_id, self.writer, self.on_call)
+            calls = graph_calls(session, self.scenario.name)
         elif session.client in ("bare", "suffix"):
-            run_bare_session(session, lambda call: self._write(session, call))
+            calls = bare_calls(session)
         else:
             raise ValueError(f"session {session.name}: unknown client {session.client!r}")
+        for call in calls:
+            row = result_row(self.run_id, self.scenario.name, session, call)
+            self.writer.write(row)
+            self.on_call(row)
+            yield row
 
-    def _write(self, session: Session, call: dict) -> None:
-        row = result_row(self.run_id, self.scenario.name, session, call)
-        self.writer.write(row)
-        self.on_call(row)
+    def session(self, session: Session) -> None:
+        """Make all the session's calls."""
+        for _ in self.calls(session):
+            pass

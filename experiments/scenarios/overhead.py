@@ -5,17 +5,24 @@ Per repeat, three sessions on one server:
 - ``bare``: the very same messages (built by the graph's own nodes) sent by a bare httpx streaming
   client, on another fresh edition so its first call is cold too;
 - ``suffix``: the question alone, without the manual: the floor of any cache hit.
-The order flips every repeat, so neither path always runs first. Figures are medians:
+The three run interleaved call by call (graph call i, bare call i, suffix call i), in an order
+that flips every call and every repeat: on a shared machine the load drifts, and neighbouring calls
+see about the same load. Figures are medians:
 harness/bare for cold and hit calls (1.00 means the harness adds nothing), and hit/suffix-only
 (how close a hit comes to computing the question alone).
 """
 
 from dataclasses import replace
+from itertools import groupby
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
 from experiments.summary import median_ratio
+
+if TYPE_CHECKING:
+    from experiments.runner import Run
 
 CLIENTS = ("graph", "bare", "suffix")
 
@@ -45,6 +52,18 @@ class Overhead(Scenario):
             order = CLIENTS if r % 2 == 0 else CLIENTS[::-1]
             sessions += [by_client[c] for c in order]
         return sessions
+
+    def run(self, sessions: list[Session], run: "Run") -> None:
+        """Per repeat, one call of each session in turn, the order reversed on every other call."""
+        for _, group in groupby(sessions, key=lambda s: s.repeat):
+            group = list(group)
+            streams = [run.calls(s) for s in group]
+            for i in range(len(group[0].questions)):
+                for stream in streams if i % 2 == 0 else streams[::-1]:
+                    next(stream)
+            for stream in streams:
+                for _ in stream:  # lets each session end (the graph reaches its end node)
+                    pass
 
     def comparison(self, df: pd.DataFrame) -> dict:
         rows = df[df["scenario"] == self.name]

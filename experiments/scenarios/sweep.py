@@ -46,9 +46,9 @@ def plan_sizes(sizes: list[int], top: int | None) -> list[int]:
     return sorted(set(sizes))
 
 
-def manual_room(ctx: Context) -> int:
+def manual_room(ctx: Context, edition: str) -> int:
     """Largest manual the served context leaves room for (the limit ``nodes.manual`` enforces)."""
-    system = count_chat_tokens(ctx.endpoint, ctx.model, [{"role": "system", "content": static_prefix("", "edition x")}],
+    system = count_chat_tokens(ctx.endpoint, ctx.model, [{"role": "system", "content": static_prefix("", edition)}],
                                add_generation_prompt=False, api_key=ctx.api_key)  # fmt: skip
     return max_model_len(ctx.endpoint, ctx.model, ctx.api_key) - ctx.max_tokens - QUESTION_RESERVE_TOKENS - system
 
@@ -67,7 +67,7 @@ def per_size(df: pd.DataFrame, scenario: str) -> pd.DataFrame:
 
 def size_row(size: int, g: pd.DataFrame) -> dict:
     """One line of the summary's size table: the size, its prompt tokens, cold and hit median TTFT."""
-    ttft = g.set_index("variant")["ttft_ms"]
+    ttft = g.set_index("variant")["ttft_ms"].round(1)
     return {"size": int(size), "prompt_tokens": int(g["prompt_tokens"].max()),
             "cold_ttft_ms": ttft.get("cold"), "hit_ttft_ms": ttft.get("hit")}  # fmt: skip
 
@@ -91,7 +91,7 @@ class Sweep(Scenario):
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         raw = os.environ.get(SIZES_VAR)
         sizes = plan_sizes(parse_sizes(raw) if raw else list(DEFAULT_SIZES), opts.manual_tokens)
-        room = manual_room(opts.context)
+        room = manual_room(opts.context, self.edition(opts.run_id, sizes[-1], opts.repeats - 1))
         if sizes[-1] > room:
             raise UserError(
                 f"the sweep's largest manual ({sizes[-1]} tokens) does not fit: the context leaves {room} tokens "
@@ -106,10 +106,14 @@ class Sweep(Scenario):
                     repeat=r,
                     questions=questions_for(r, opts.questions),
                     variants=["cold"] + ["hit"] * (opts.questions - 1),
-                    edition=f"edition {opts.run_id}-{size}-{r}",
+                    edition=self.edition(opts.run_id, size, r),
                     context=replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True),
                 ))  # fmt: skip
         return sessions
+
+    @staticmethod
+    def edition(run_id: str, size: int, repeat: int) -> str:
+        return f"edition {run_id}-{size}-{repeat}"
 
     def comparison(self, df: pd.DataFrame) -> dict:
         table = per_size(df, self.name)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.e2e.helpers import run_cli
+from tests.e2e.helpers import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -51,10 +51,10 @@ def test_overhead_times_the_same_calls_through_the_graph_and_a_bare_client(stack
     rows, summary = read_run(tmp_path)
     by = {(r["variant"], r["question_id"]): r for r in rows}
     assert {r["variant"] for r in rows} == {"graph_cold", "graph_hit", "bare_cold", "bare_hit", "suffix_only"}
-    for graph, bare in [("graph_cold", "bare_cold"), ("graph_hit", "bare_hit")]:
-        q = by[(graph, "0" if "cold" in graph else "1")]["question_id"]
-        assert by[(graph, q)]["prompt_tokens"] == by[(bare, q)]["prompt_tokens"], "same messages on both paths"
-        assert float(by[(graph, q)]["ttft_ms"]) > 0 and float(by[(bare, q)]["ttft_ms"]) > 0
+    for question, kind in [("0", "cold"), ("1", "hit")]:
+        graph, bare = by[(f"graph_{kind}", question)], by[(f"bare_{kind}", question)]
+        assert graph["prompt_tokens"] == bare["prompt_tokens"], "the same messages on both paths"
+        assert float(graph["ttft_ms"]) > 0 and float(bare["ttft_ms"]) > 0
     assert int(by[("bare_cold", "0")]["lmcache_hit_tokens"]) == 0
     assert int(by[("bare_hit", "1")]["lmcache_hit_tokens"]) > 0, "bare rows carry the cache-source columns too"
     assert all(int(r["prompt_tokens"]) < 100 for r in rows if r["variant"] == "suffix_only")
@@ -63,3 +63,11 @@ def test_overhead_times_the_same_calls_through_the_graph_and_a_bare_client(stack
     assert comparison["harness_over_bare_cold"] > 0 and comparison["harness_over_bare_hit"] > 0
     cold = min(comparison["graph_cold_ttft_median_ms"], comparison["bare_cold_ttft_median_ms"])
     assert comparison["suffix_only_ttft_median_ms"] < cold
+
+
+def test_sweep_refuses_sizes_that_cannot_fit_before_any_call(stack, tmp_path):
+    args = ["experiments.run_graph", "--scenario", "sweep", "--endpoint", stack.settings.endpoint, "--out", str(tmp_path)]
+    too_big = run_cli(*args, "--manual-tokens", "9000")
+    assert_one_line_error(too_big, "largest manual (9000 tokens) does not fit", "--manual-tokens")
+    assert_one_line_error(run_cli(*args, env={"LMLAB_SWEEP_SIZES": "512,big"}), "LMLAB_SWEEP_SIZES")
+    assert not (tmp_path / "results.csv").exists()

@@ -95,3 +95,23 @@ def test_bare_client_refusal_is_a_user_error():
     with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no such model"))) as client:
         with pytest.raises(UserError, match="refused the call \\(404\\)"):
             stream_chat(client, "http://vllm/v1", "m", [], max_tokens=1, temperature=0)
+
+
+def test_the_paths_are_interleaved_call_by_call_and_the_order_flips():
+    class RecordingRun:
+        """Stands in for the runner: logs which session makes each call instead of calling a server."""
+
+        log: list[tuple[str, int]] = []
+
+        def calls(self, session):
+            for i in range(len(session.questions)):
+                self.log.append((session.client, i))
+                yield {}
+
+    run = RecordingRun()
+    opts = ScenarioOptions(run_id="run1", questions=2, repeats=2, context=Context())
+    Overhead().run(Overhead().sessions(opts), run)
+    assert run.log == [
+        ("graph", 0), ("bare", 0), ("suffix", 0), ("suffix", 1), ("bare", 1), ("graph", 1),  # repeat 0
+        ("suffix", 0), ("bare", 0), ("graph", 0), ("graph", 1), ("bare", 1), ("suffix", 1),  # repeat 1
+    ]  # fmt: skip
