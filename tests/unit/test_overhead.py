@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 
 from clients.bare_stream import parse_sse_line, stream_chat
-from experiments.scenarios import ScenarioOptions
+from experiments.bare import bare_prompts
+from experiments.scenarios import ScenarioOptions, Session
 from experiments.scenarios.overhead import Overhead
 from experiments.summary import median_ratio
 from graphs.context import Context
+from lab.errors import UserError
+from prompts.layouts import dynamic_part
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -90,8 +93,6 @@ def test_bare_client_times_the_first_content_chunk_and_reads_usage_from_the_last
 
 
 def test_bare_client_refusal_is_a_user_error():
-    from lab.errors import UserError
-
     with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no such model"))) as client:
         with pytest.raises(UserError, match="refused the call \\(404\\)"):
             stream_chat(client, "http://vllm/v1", "m", [], max_tokens=1, temperature=0)
@@ -115,3 +116,10 @@ def test_the_paths_are_interleaved_call_by_call_and_the_order_flips():
         ("graph", 0), ("bare", 0), ("suffix", 0), ("suffix", 1), ("bare", 1), ("graph", 1),  # repeat 0
         ("suffix", 0), ("bare", 0), ("graph", 0), ("graph", 1), ("bare", 1), ("suffix", 1),  # repeat 1
     ]  # fmt: skip
+
+
+def test_suffix_only_sends_the_question_without_the_manual():
+    session = Session("s", 0, ["What is x?", "What is y?"], ["suffix_only"] * 2, "", Context(), client="suffix")
+    prompts = list(bare_prompts(session))
+    assert prompts == [(0, [{"role": "user", "content": dynamic_part("What is x?")}], 0),
+                       (1, [{"role": "user", "content": dynamic_part("What is y?")}], 0)]  # fmt: skip
