@@ -67,7 +67,7 @@ class Overhead(Scenario):
 
     def comparison(self, df: pd.DataFrame) -> dict:
         rows = df[df["scenario"] == self.name]
-        medians = rows.groupby("variant")["ttft_ms"].median()
+        medians = rows.groupby("variant")["ttft_ms"].median().round(1)
         return {
             **{f"{v}_ttft_median_ms": medians.get(v) for v in ("graph_cold", "bare_cold", "graph_hit", "bare_hit", "suffix_only")},
             "harness_over_bare_cold": median_ratio(df, self.name, "graph_cold", "bare_cold"),
