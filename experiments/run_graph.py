@@ -22,7 +22,7 @@ from rich.table import Table
 from clients.vllm import check_endpoint
 from experiments.report import write_report
 from experiments.results import RESULTS_CSV, ResultsWriter, load_results, prepare_out_dir, versions, write_summary
-from experiments.runner import run_sessions
+from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
@@ -44,14 +44,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scenario", default="cold_hit", help=f"one of: {', '.join(SCENARIOS)} (default cold_hit)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<scenario>)")
     p.add_argument("--manual", help="your own .txt/.md manual (default: Python's documentation topics)")
-    p.add_argument("--manual-tokens", type=int, help="manual token budget (default 4000); cuts your own manual to it")
+    p.add_argument("--manual-tokens", type=int, help="manual token budget (default 4000; sweep: the largest size); cuts your own manual to it")
     p.add_argument("--questions", type=int, default=5, help="questions per session (default 5: 1 cold + 4 hits)")
     p.add_argument("--repeats", type=int, default=3, help="sessions, each on a fresh manual edition (default 3)")
     p.add_argument("--max-tokens", type=int, help="answer length limit (default 32)")
     p.add_argument("--endpoint", help="use this OpenAI-compatible server instead of starting the local stack")
     p.add_argument("--model", help="model name at the endpoint (default smollm2-135m-instruct)")
     p.add_argument("--expect-reduction", type=float,
-                   help="the scenario's pass mark, a fraction: exit 1 below it (cold_hit: TTFT reduction, default 0.70)")  # fmt: skip
+                   help="the scenario's pass mark, a fraction: exit 1 below it (cold_hit: TTFT reduction, default 0.70; "
+                        "sweep: of the TTFT slope, default 0.90; overhead: the harness/bare excess allowed, default off)")  # fmt: skip
     p.add_argument("--concurrency", type=int, help="sessions at once, load scenario only (default 8)")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started running afterwards")
     p.add_argument("--resume", type=Path, metavar="DIR",
@@ -66,8 +67,9 @@ def validate(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.scenario in ("cold_hit", "layouts") and args.questions < 2:
-        raise UserError(f"--questions must be at least 2 for {args.scenario}: one cold call and at least one hit")
+    least = get_scenario(args.scenario).min_questions
+    if args.questions < least:
+        raise UserError(f"--questions must be at least {least} for {args.scenario}: one cold call and at least one hit")
     if args.expect_reduction is not None and not 0 <= args.expect_reduction < 1:
         raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {args.expect_reduction}")
 
@@ -153,6 +155,8 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
         console.print(extra)
     if comparison.get("ttft_reduction") is None:
         console.print(f"check: {'[red]FAIL[/]: ' + failure if failure else '[green]PASS[/]'}")
+    for line in scenario.summary_lines(comparison):
+        console.print(line)
     if comparison.get("ttft_reduction") is not None:
         goal = f" (expected at least {expect:.0%})" if expect is not None else ""
         console.print(f"TTFT reduction, hit vs cold (medians): [bold]{comparison['ttft_reduction']:.1%}[/]{goal}")
@@ -195,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx = replace(build_context(args, endpoint), lmcache_metrics_url=lmcache_url)
         get_layout(ctx.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
         check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
-        opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx, stack=stack)
+        opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx, stack=stack,
+                               manual_tokens=args.manual_tokens)  # fmt: skip
         done = done_calls(out)
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
         total = sum(len(s.questions) for s in sessions)
@@ -223,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"    [yellow]! prediction off by more than one chunk: {row['cache_note']}[/]")
 
         before = counters_snapshot(ctx)
-        errors = run_sessions(sessions, scenario, run_id, writer, on_call, tracing=tracing)
+        run = Run(run_id, scenario, writer, on_call, tracing=tracing)
+        scenario.run(sessions, run)
+        errors = run.errors
         after = counters_snapshot(ctx)
         writer.close()
         elapsed = time.monotonic() - started_at

@@ -30,6 +30,16 @@ def reduction(df: pd.DataFrame, scenario: str, base: str, other: str) -> float |
     return round(1 - other_ms / base_ms, 4)
 
 
+def median_ratio(df: pd.DataFrame, scenario: str, num: str, den: str) -> float | None:
+    """Median TTFT of ``num`` / median TTFT of ``den``: 1.03 means ``num`` takes 3% longer."""
+    rows = df[df["scenario"] == scenario]
+    num_ms = rows.loc[rows["variant"] == num, "ttft_ms"].median()
+    den_ms = rows.loc[rows["variant"] == den, "ttft_ms"].median()
+    if pd.isna(num_ms) or pd.isna(den_ms) or den_ms == 0:
+        return None
+    return round(num_ms / den_ms, 4)
+
+
 def variants_as_dict(table: pd.DataFrame, scenario: str) -> dict:
     rows = table[table["scenario"] == scenario].drop(columns="scenario")
     return {r["variant"]: {k: v for k, v in r.items() if k != "variant"} for r in rows.to_dict("records")}

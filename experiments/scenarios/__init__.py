@@ -5,11 +5,13 @@ from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
+from experiments.scenarios.overhead import Overhead
 from experiments.scenarios.sharing import Sharing
+from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.errors import UserError
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Layouts(), Tiers(), Sharing(), Equivalence(), Load()]}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Layouts(), Tiers(), Sharing(), Equivalence(), Load(), Sweep(), Overhead()]}
 
 
 def get_scenario(name: str) -> Scenario:

@@ -1,13 +1,17 @@
-"""What a scenario is: a list of graph sessions to run, and how to judge their results."""
+"""What a scenario is: a list of sessions to run, how to run them, and how to judge their results."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from graphs.context import Context
 from prompts.templates import DEFAULT_QUESTIONS
 from serving.launcher import Stack
+
+if TYPE_CHECKING:
+    from experiments.runner import Run
 
 
 @dataclass
@@ -20,11 +24,16 @@ class ScenarioOptions:
     context: Context
     # The launcher-managed stack behind context.endpoint; None with --endpoint.
     stack: Stack | None = None
+    # --manual-tokens as given on the command line (None: not given), for scenarios that vary the size.
+    manual_tokens: int | None = None
 
 
 @dataclass
 class Session:
-    """One graph run: questions asked in order over one manual edition, each labelled with a variant."""
+    """Questions asked in order over one manual edition, each labelled with a variant.
+
+    ``client`` says who makes the calls: ``graph`` (the QA graph, the normal path), ``bare`` (a bare
+    streaming HTTP client, same messages) or ``suffix`` (bare, the question without the manual)."""
 
     name: str
     repeat: int
@@ -32,6 +41,7 @@ class Session:
     variants: list[str]
     edition: str
     context: Context
+    client: str = "graph"
     # Runs just before the session: reset a cache, restart servers, wait for a tier to fill.
     before: Callable[[], None] | None = field(default=None, repr=False)
     # Which of the planned questions this run asks (all when None); a resumed run asks only the missing ones.
@@ -58,9 +68,19 @@ class Scenario:
     concurrency: int = 1
     # True when the scenario must control the servers (restart, reset), so --endpoint cannot be used.
     needs_launcher: bool = False
+    # Fewest --questions that make sense: cold/hit scenarios need one cold call and one hit.
+    min_questions: int = 1
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         raise NotImplementedError
+
+    def run(self, sessions: list[Session], run: "Run") -> None:
+        """Make the sessions' calls in order; ``run`` writes each finished call to results.csv.
+
+        The default runs the sessions in order, each through its ``client``. Override it to do
+        something between sessions (restart a server, reset a cache, ...)."""
+        for session in sessions:
+            run.session(session)
 
     def comparison(self, df: pd.DataFrame) -> dict:
         """Scenario-specific figures for summary.json and the printed table."""
@@ -68,6 +88,10 @@ class Scenario:
 
     def report_rows(self, comparison: dict) -> list[dict]:
         """Extra rows to print after the per-variant table (column name -> cell), if any."""
+        return []
+
+    def summary_lines(self, comparison: dict) -> list[str]:
+        """Lines printed under the per-variant table: the scenario's headline figures."""
         return []
 
     def check(self, comparison: dict, expect: float | None) -> str | None:

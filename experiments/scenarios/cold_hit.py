@@ -16,6 +16,7 @@ class ColdHit(Scenario):
     name = "cold_hit"
     description = "first question on a fresh manual (cold) vs the next questions on it (cache hits)"
     default_expect = 0.70
+    min_questions = 2
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         return [

@@ -66,6 +66,7 @@ def layout_figures(df: pd.DataFrame, scenario: str, base: str = FRIENDLY) -> dic
 
 
 class Layouts(Scenario):
+    min_questions = 2
     name = "layouts"
     description = "the same questions in each prompt layout, each from cold caches"
     default_expect = None

@@ -26,6 +26,9 @@ class Load(Scenario):
             for c in range(self.concurrency)
         ]
 
+    def run(self, sessions: list[Session], run) -> None:
+        run.concurrently(sessions, self.concurrency)
+
     def comparison(self, df: pd.DataFrame) -> dict:
         rows = df[df["scenario"] == self.name]
         nxt = rows[rows["variant"] == "next"]
