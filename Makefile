@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup redis demo test unit bench up down status clean-stack
+.PHONY: setup redis demo test unit bench up down status clean-stack studio notebook notebook-clean
 
 setup: $(STAMP)
 
@@ -45,3 +45,19 @@ down: setup
 
 status: setup
 	$(BIN)/python -m serving status
+
+# The API behind LangGraph Studio, on 127.0.0.1:2024, serving langgraph.json's graphs. Start the stack first
+# (`make up`); the graph reaches it through Context's endpoint (LMLAB_ENDPOINT). Nothing phones home.
+studio: setup
+	PYTHONPATH=. LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true \
+	  $(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
+
+# Runs the tutorial headless (nbclient) and keeps the executed copy under runs/; the committed notebook
+# stays output-free.
+notebook: setup
+	mkdir -p runs
+	PYTHONPATH=$(CURDIR) $(BIN)/jupyter-execute --output=runs/lmcache_huge_data_tutorial.executed \
+	  notebooks/lmcache_huge_data_tutorial.ipynb
+
+notebook-clean: setup
+	$(BIN)/nbstripout notebooks/*.ipynb
