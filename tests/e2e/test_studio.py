@@ -40,7 +40,7 @@ async def reported_url(server: subprocess.Popen, lines: list[str], timeout: floa
     """The API's address as the server prints it: it moves to another port when the asked one is taken."""
     for _ in range(int(timeout * 2)):
         for line in list(lines):
-            if m := re.search(r"API:\s*(http://127\.0\.0\.1:\d+)", line):
+            if m := re.search(r"API:.*?(http://127\.0\.0\.1:\d+)", line)  # the URL comes wrapped in colour codes:
                 client = get_client(url=m.group(1))
                 try:
                     await client.assistants.search()
@@ -54,7 +54,7 @@ async def reported_url(server: subprocess.Popen, lines: list[str], timeout: floa
 
 
 def test_root_langgraph_json_serves_the_qa_graph_with_its_context_inputs(stack, tmp_path):
-    assert json.loads((ROOT / "langgraph.json").read_text())["graphs"]["qa"].endswith("studio.py:traced_graph")
+    assert json.loads((ROOT / "langgraph.json").read_text())["graphs"]["qa"] == "observability.studio:traced_graph"
     server, lines = start_dev_server(tmp_path)
 
     async def drive() -> tuple[dict, list[dict]]:
