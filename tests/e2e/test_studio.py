@@ -40,7 +40,8 @@ async def reported_url(server: subprocess.Popen, lines: list[str], timeout: floa
     """The API's address as the server prints it: it moves to another port when the asked one is taken."""
     for _ in range(int(timeout * 2)):
         for line in list(lines):
-            if m := re.search(r"API:.*?(http://127\.0\.0\.1:\d+)", line)  # the URL comes wrapped in colour codes:
+            # The URL comes wrapped in colour codes.
+            if m := re.search(r"API:.*?(http://127\.0\.0\.1:\d+)", line):
                 client = get_client(url=m.group(1))
                 try:
                     await client.assistants.search()
