@@ -4,6 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
+NOTEBOOK := notebooks/lmcache_huge_data_tutorial.ipynb
 
 .PHONY: setup redis demo test unit bench up down status clean-stack studio notebook notebook-clean
 
@@ -56,8 +57,9 @@ studio: setup
 # stays output-free.
 notebook: setup
 	mkdir -p runs
-	PYTHONPATH=$(CURDIR) $(BIN)/jupyter-execute --output=runs/lmcache_huge_data_tutorial.executed \
-	  notebooks/lmcache_huge_data_tutorial.ipynb
+	$(BIN)/python -c 'import nbclient, nbformat; nb = nbformat.read("$(NOTEBOOK)", 4); \
+	  nbclient.NotebookClient(nb, timeout=1800, resources={"metadata": {"path": "notebooks"}}).execute(); \
+	  nbformat.write(nb, "runs/lmcache_huge_data_tutorial.executed.ipynb"); print("wrote runs/lmcache_huge_data_tutorial.executed.ipynb")'
 
 notebook-clean: setup
-	$(BIN)/nbstripout notebooks/*.ipynb
+	$(BIN)/nbstripout $(NOTEBOOK)
