@@ -4,8 +4,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
+NOTEBOOK := notebooks/lmcache_huge_data_tutorial.ipynb
 
-.PHONY: setup redis clean-cache demo test unit bench up down status clean-stack
+.PHONY: setup redis clean-cache demo test unit bench up down status studio notebook notebook-clean
 
 setup: $(STAMP)
 
@@ -35,7 +36,7 @@ unit: setup
 	$(BIN)/python -m pytest tests/unit
 
 bench: setup
-	$(BIN)/python -m experiments.bench
+	$(BIN)/python -m experiments.bench $(SCENARIOS)
 
 up: setup
 	$(BIN)/python -m serving up
@@ -49,3 +50,20 @@ status: setup
 # LMCache's disk tier keeps the KV of every manual edition ever run (about 5.6 MB per 256-token chunk with SmolLM2).
 clean-cache:
 	rm -rf "$${LMLAB_HOME:-$$HOME/.cache/lmcache-lab}/lmcache-disk"
+
+# The API behind LangGraph Studio, on 127.0.0.1:2024, serving langgraph.json's graphs. Start the stack first
+# (`make up`); the graph reaches it through Context's endpoint (LMLAB_ENDPOINT). Nothing phones home.
+studio: setup
+	PYTHONPATH=. LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true \
+	  $(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
+
+# Runs the tutorial headless (nbclient) and keeps the executed copy under runs/; the committed notebook
+# stays output-free.
+notebook: setup
+	mkdir -p runs
+	$(BIN)/python -c 'import nbclient, nbformat; nb = nbformat.read("$(NOTEBOOK)", 4); \
+	  nbclient.NotebookClient(nb, timeout=1800, resources={"metadata": {"path": "notebooks"}}).execute(); \
+	  nbformat.write(nb, "runs/lmcache_huge_data_tutorial.executed.ipynb"); print("wrote runs/lmcache_huge_data_tutorial.executed.ipynb")'
+
+notebook-clean: setup
+	$(BIN)/nbstripout $(NOTEBOOK)

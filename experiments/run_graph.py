@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context()  # reads LMLAB_* now, so a bad value fails before any server starts
         if args.endpoint and scenario.needs_launcher:
             raise UserError(f"{scenario.name} restarts and resets the servers itself, so it needs the local stack; drop --endpoint")
-        lmcache_url = ""
+        lmcache_url = ctx.lmcache_metrics_url  # LMLAB_LMCACHE_METRICS_URL: the tier split behind --endpoint
         if args.endpoint:
             endpoint = args.endpoint
         else:

@@ -1,6 +1,7 @@
 """The QA graph as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
 
-Register the factory in ``langgraph.json`` as ``"observability/studio.py:traced_graph"``. The server
+Registered in the root ``langgraph.json`` as ``"observability.studio:traced_graph"`` (module form: it resolves
+from any working folder with the repository on PYTHONPATH). The server
 calls it for every run with the run's config and runs the graph it returns asynchronously, which is
 why per-call figures go through ``observability.calls`` (no current-span context needed).
 Each Studio thread is one LangFuse session; run metadata ``scenario`` and ``variant`` (or

@@ -1,0 +1,92 @@
+"""LangGraph Studio: the repository's own langgraph.json serves the QA graph through ``langgraph dev``.
+
+Studio is a hosted page over this local API, so the test drives the API the way Studio does
+(``langgraph_sdk``): find the assistant, read its context inputs, open a thread, stream a run.
+"""
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import uuid
+
+from langgraph_sdk import get_client
+
+from tests.conftest import free_port
+from tests.e2e.helpers import ROOT
+
+QUESTIONS = ["What does assert do?", "What is a lambda?"]
+
+
+def start_dev_server(tmp_path) -> tuple[subprocess.Popen, list[str]]:
+    """``langgraph dev`` on the root langgraph.json, run from a scratch folder (its state goes there)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}  # untraced: no keys
+    env.update({"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])})  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "langgraph_cli", "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1",
+         "--port", str(free_port()), "--config", str(ROOT / "langgraph.json")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(server.stdout), daemon=True).start()
+    return server, lines
+
+
+async def reported_url(server: subprocess.Popen, lines: list[str], timeout: float = 120) -> str:
+    """The API's address as the server prints it: it moves to another port when the asked one is taken."""
+    for _ in range(int(timeout * 2)):
+        for line in list(lines):
+            # The URL comes wrapped in colour codes.
+            if m := re.search(r"API:.*?(http://127\.0\.0\.1:\d+)", line):
+                client = get_client(url=m.group(1))
+                try:
+                    await client.assistants.search()
+                    return m.group(1)
+                except Exception:
+                    pass
+        if server.poll() is not None:
+            raise AssertionError("langgraph dev exited:\n" + "".join(lines[-30:]))
+        await asyncio.sleep(0.5)
+    raise AssertionError("langgraph dev did not come up:\n" + "".join(lines[-30:]))
+
+
+def test_root_langgraph_json_serves_the_qa_graph_with_its_context_inputs(stack, tmp_path):
+    assert json.loads((ROOT / "langgraph.json").read_text())["graphs"]["qa"] == "observability.studio:traced_graph"
+    server, lines = start_dev_server(tmp_path)
+
+    async def drive() -> tuple[dict, list[dict]]:
+        client = get_client(url=await reported_url(server, lines))
+        (assistant,) = [a for a in await client.assistants.search() if a["graph_id"] == "qa"]
+        schemas = await client.assistants.get_schemas(assistant["assistant_id"])
+        thread = await client.threads.create()
+        last = None
+        async for chunk in client.runs.stream(
+            thread["thread_id"], "qa", input={"questions": QUESTIONS, "manual_edition": uuid.uuid4().hex},
+            context={"endpoint": stack.settings.endpoint, "manual_tokens": 600, "max_tokens": 4,
+                     "lmcache_metrics_url": next(iter(stack.settings.lmcache_urls()))},
+            stream_mode="values",
+        ):  # fmt: skip
+            assert chunk.event != "error", chunk.data
+            if chunk.event == "values":
+                last = chunk.data
+        return schemas, last["calls"]
+
+    try:
+        schemas, calls = asyncio.run(drive())
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    # Studio shows the Context fields as the run's inputs, each with its help text.
+    inputs = schemas["context_schema"]["properties"]
+    assert {"endpoint", "model", "layout", "manual_tokens", "max_tokens"} <= set(inputs)
+    assert "vLLM" in inputs["endpoint"]["description"]
+    # The answer and the per-call cache record come back; the second question reuses the manual.
+    assert [c["question"] for c in calls] == QUESTIONS
+    assert all(c["answer"] and c["ttft_ms"] > 0 and c["prompt_tokens"] > 0 for c in calls)
+    assert calls[0]["cached_tokens"] == 0 and calls[1]["cached_tokens"] >= 256
+    assert calls[1]["lmcache_hit_tokens"] > 0  # served by LMCache: vLLM's own prefix cache is off
