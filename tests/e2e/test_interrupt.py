@@ -19,10 +19,10 @@ def test_ctrl_c_keeps_finished_calls_and_stops_the_stack_it_started(tmp_path, mo
     proc = start_cli("experiments.run_graph", "--questions", "4", "--repeats", "2", "--manual-tokens", "600",
                      "--max-tokens", "2", "--out", str(out), env=env)  # fmt: skip
     results = out / "results.csv"
-    wait_for(lambda: results.exists() and len(results.read_text().splitlines()) >= 2, 400, "the first call")
+    wait_for(lambda: results.exists() and len(results.read_text().splitlines()) >= 2, 900, "the first call")
     pids = [s["pid"] for s in json.loads((settings.state_dir / "stack.json").read_text())["services"]]
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "finished calls are kept" in err and "Traceback" not in err
     rows = list(csv.DictReader(results.open()))

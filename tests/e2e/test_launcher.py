@@ -79,10 +79,10 @@ def test_ctrl_c_during_start_up_stops_what_was_started(tmp_path, monkeypatch):
     settings = settings_from(env, monkeypatch)
     state = settings.state_dir / "stack.json"
     proc = start_cli("serving", "up", env=env)
-    wait_for(lambda: state.exists() and "vllm" in state.read_text(), 120, "vLLM to be launched")
+    wait_for(lambda: state.exists() and "vllm" in state.read_text(), 400, "vLLM to be launched")
     pids = [s["pid"] for s in json.loads(state.read_text())["services"]]
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
+    proc.wait(timeout=240)
     assert proc.returncode == 130
     assert_nothing_left(settings, pids)
 

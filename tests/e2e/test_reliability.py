@@ -79,6 +79,6 @@ def test_sigterm_during_a_run_keeps_results(stack, tmp_path):
                      "--manual-tokens", "600", "--max-tokens", "2", "--out", str(tmp_path))  # fmt: skip
     wait_for(lambda: (tmp_path / "results.csv").exists() and len(rows(tmp_path)) >= 1, 400, "the first call")
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130 and "finished calls are kept" in err
     assert len(rows(tmp_path)) >= 1
