@@ -25,7 +25,7 @@ from pathlib import Path
 
 from clients.vllm import check_endpoint
 from experiments.results import ResultsWriter, prepare_out_dir, versions
-from experiments.runner import run_session
+from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, Session
 from experiments.scenarios.base import questions_for
 from graphs.context import Context
@@ -79,7 +79,7 @@ def bench(args, endpoint: str, out: Path) -> dict:
                     rows.append({"tracing": mode, "block": block, **{k: row[k] for k in KEPT}})
                     print(f"  {row['session']:<9} {row['variant']} TTFT {row['ttft_ms']:>8.1f} ms", flush=True)
 
-                run_session(session, scenario, run_id, writer, keep, tracing=tracing if mode == "on" else None)
+                Run(run_id, scenario, writer, keep, tracing=tracing if mode == "on" else None).session(session)
             problem = tracing.flush()
         finally:
             tracing.close()

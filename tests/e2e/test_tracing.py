@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from experiments.results import ResultsWriter
-from experiments.runner import run_session
+from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, Session
 from graphs.context import Context
 from graphs.graph import graph
@@ -120,7 +120,7 @@ def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, 
                       edition=uuid.uuid4().hex, context=small_context(stack))  # fmt: skip
     try:
         with ResultsWriter(tmp_path) as writer:
-            run_session(session, SCENARIOS["cold_hit"], "run-sync", writer, lambda row: None, tracing=tracing)
+            Run("run-sync", SCENARIOS["cold_hit"], writer, lambda row: None, tracing=tracing).session(session)
         assert tracing.flush() is None
     finally:
         tracing.close()
@@ -225,7 +225,7 @@ def test_unreachable_langfuse_neither_fails_nor_holds_up_the_run(stack, tmp_path
                           edition=uuid.uuid4().hex, context=small_context(stack))  # fmt: skip
         try:
             with ResultsWriter(tmp_path) as writer:
-                run_session(session, SCENARIOS["cold_hit"], "run-lost", writer, lambda row: None, tracing=tracing)
+                Run("run-lost", SCENARIOS["cold_hit"], writer, lambda row: None, tracing=tracing).session(session)
                 assert writer.rows_written == 2
             started = time.monotonic()
             problem = tracing.flush(timeout_s=5)
