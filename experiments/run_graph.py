@@ -16,6 +16,8 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+import openai
 from rich.console import Console
 from rich.table import Table
 
@@ -167,7 +169,9 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM is handled like Ctrl-C, so servers this run started are stopped and results kept.
+    # Ctrl-C and SIGTERM stop the run the same way: servers this run started are stopped, results kept.
+    # SIGINT is set explicitly: a process started in the background inherits it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     stack, started, out, writer, tracing = None, False, None, None, None
     try:
@@ -276,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except (httpx.HTTPError, openai.APIError) as err:
+        # A server that dies mid-run surfaces here from any node; finished calls are in results.csv.
+        print(f"error: lost contact with a server ({type(err).__name__}: {err}); check `python -m serving status`, "
+              f"then finish the run with --resume {out}", file=sys.stderr)  # fmt: skip
+        return 2
     except KeyboardInterrupt:
         kept = f"; {writer.rows_written} finished calls are kept in {out / 'results.csv'}" if writer else ""
         print(f"interrupted{kept}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """``python -m serving up|down|status|settings|model``: the local stack from the command line."""
 
 import argparse
+import signal
 import sys
 
 from rich.console import Console
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["up", "down", "status", "settings", "model"])
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a background start inherits SIGINT ignored
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     out = Console()
     try:
         settings = StackSettings()

@@ -290,11 +290,9 @@ class Stack:
         loaded = self._load()
         services = loaded[1] if loaded else []
         for s in reversed(services):
-            proc = s.process()
-            if proc is None:
-                continue
-            _stop_group(proc)
-            if not quiet:
+            # Each service leads its own process group. Stop the group even when the leader is gone:
+            # a killed vLLM leaves its engine and worker processes running.
+            if s.pid is not None and _stop_group(s.pid) and not quiet:
                 console.print(f"  stopped {s.name} (pid {s.pid})")
         for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}"):
             pool.unlink(missing_ok=True)
@@ -305,20 +303,29 @@ class Stack:
             console.print(f"stack '{self.settings.name}' is down (logs kept in {self.log_dir})")
 
 
-def _stop_group(proc: psutil.Process, grace_s: float = 20) -> None:
-    """SIGTERM the process group (vLLM has an engine-core child), then SIGKILL what remains."""
+def _stop_group(pgid: int, grace_s: float = 20) -> bool:
+    """SIGTERM every process of the group ``pgid``, then SIGKILL what remains. False when none was left."""
+    members = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                members.append(p)
+        except (psutil.Error, ProcessLookupError):
+            pass
+    if not members:
+        return False
     try:
-        family = [proc, *proc.children(recursive=True)]
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (psutil.Error, ProcessLookupError):
-        return
-    _, alive = psutil.wait_procs(family, timeout=grace_s)
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    _, alive = psutil.wait_procs(members, timeout=grace_s)
     for p in alive:
         try:
             p.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(alive, timeout=5)
+    return True
 
 
 def _require_free_port(host: str, port: int, setting: str) -> None:
