@@ -292,8 +292,13 @@ class Stack:
         for s in reversed(services):
             # Each service leads its own process group. Stop the group even when the leader is gone:
             # a killed vLLM leaves its engine and worker processes running.
-            if s.pid is not None and _stop_group(s.pid) and not quiet:
-                console.print(f"  stopped {s.name} (pid {s.pid})")
+            proc = s.process()
+            if proc is not None:
+                _stop_group(proc)
+                if not quiet:
+                    console.print(f"  stopped {s.name} (pid {s.pid})")
+            elif s.pid is not None:
+                _stop_orphans(s.pid)
         for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}"):
             pool.unlink(missing_ok=True)
         for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}_[0-9]*"):
@@ -303,29 +308,37 @@ class Stack:
             console.print(f"stack '{self.settings.name}' is down (logs kept in {self.log_dir})")
 
 
-def _stop_group(pgid: int, grace_s: float = 20) -> bool:
-    """SIGTERM every process of the group ``pgid``, then SIGKILL what remains. False when none was left."""
-    members = []
-    for p in psutil.process_iter():
-        try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
-                members.append(p)
-        except (psutil.Error, ProcessLookupError):
-            pass
-    if not members:
-        return False
+def _stop_group(proc: psutil.Process, grace_s: float = 20) -> None:
+    """SIGTERM the process group (vLLM has an engine-core child), then SIGKILL what remains."""
     try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    _, alive = psutil.wait_procs(members, timeout=grace_s)
+        family = [proc, *proc.children(recursive=True)]
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (psutil.Error, ProcessLookupError):
+        return
+    _, alive = psutil.wait_procs(family, timeout=grace_s)
     for p in alive:
         try:
             p.kill()
         except psutil.Error:
             pass
     psutil.wait_procs(alive, timeout=5)
-    return True
+
+
+def _stop_orphans(pgid: int) -> None:
+    """Kill what is left of a group whose leader died: a SIGKILLed vLLM leaves its engine and workers."""
+    members = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != os.getpid() and os.getpgid(p.pid) == pgid:
+                members.append(p)
+        except (psutil.Error, ProcessLookupError):
+            pass
+    for p in members:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(members, timeout=10)
 
 
 def _require_free_port(host: str, port: int, setting: str) -> None:
