@@ -316,12 +316,7 @@ def _stop_group(proc: psutil.Process, grace_s: float = 20) -> None:
     except (psutil.Error, ProcessLookupError):
         return
     _, alive = psutil.wait_procs(family, timeout=grace_s)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    _kill(alive, wait_s=5)
 
 
 def _stop_orphans(pgid: int) -> None:
@@ -333,12 +328,17 @@ def _stop_orphans(pgid: int) -> None:
                 members.append(p)
         except (psutil.Error, ProcessLookupError):
             pass
-    for p in members:
+    _kill(members, wait_s=10)
+
+
+def _kill(procs: list[psutil.Process], wait_s: float) -> None:
+    """SIGKILL ``procs`` and wait for them to be gone."""
+    for p in procs:
         try:
             p.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(members, timeout=10)
+    psutil.wait_procs(procs, timeout=wait_s)
 
 
 def _require_free_port(host: str, port: int, setting: str) -> None:
