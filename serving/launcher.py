@@ -37,7 +37,6 @@ SERVER_ENV = {
     "VLLM_NO_USAGE_STATS": "1",
     "LMCACHE_TRACK_USAGE": "false",
     "PYTHONHASHSEED": "0",
-    "VLLM_CPU_NUM_OF_RESERVED_CPU": "1",
     "VLLM_SERVER_DEV_MODE": "1",  # enables POST /reset_prefix_cache, used to empty vLLM's own cache
 }
 
@@ -82,7 +81,7 @@ def plan(settings: StackSettings, model_dir: Path) -> list[Service]:
     if settings.redis and not settings.redis_url:
         services.append(_redis_service(settings))
     for i in range(settings.instances):
-        if settings.lmcache:
+        if settings.lmcache and not settings.gpu:  # on gpu LMCache runs inside vLLM
             services.append(_lmcache_service(settings, i))
         services.append(_vllm_service(settings, model_dir, i))
     return services
@@ -127,7 +126,7 @@ def _lmcache_service(settings: StackSettings, i: int) -> Service:
     )
 
 
-def _vllm_service(settings: StackSettings, model_dir: Path, i: int) -> Service:
+def _vllm_service(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
     port = settings.vllm_port + i
     args = [
         "--model", str(model_dir), "--served-model-name", settings.served_model_name,
@@ -139,6 +138,23 @@ def _vllm_service(settings: StackSettings, model_dir: Path, i: int) -> Service:
         args.append("--no-enable-prefix-caching")
     if settings.enforce_eager:
         args.append("--enforce-eager")
+    engine_args, engine_env = _gpu_engine(settings) if settings.gpu else _cpu_engine(settings, i)
+    return Service(
+        name=_name("vllm", i),
+        argv=[sys.executable, "-m", "vllm.entrypoints.openai.api_server", *args, *engine_args],
+        port=port,
+        health_url=f"http://{settings.host}:{port}/health",
+        env={
+            "VLLM_CACHE_ROOT": str(settings.home / "vllm-cache"),
+            **engine_env,
+            **({"VLLM_API_KEY": settings.api_key} if settings.api_key else {}),
+        },
+    )
+
+
+def _cpu_engine(settings: StackSettings, i: int) -> tuple[list[str], dict[str, str]]:
+    """vllm-cpu: KV cache in host memory; LMCache is instance i's own server, reached over ZMQ."""
+    args = []
     if settings.lmcache:
         connector = {
             "kv_connector": "LMCacheMPConnector",
@@ -149,17 +165,26 @@ def _vllm_service(settings: StackSettings, model_dir: Path, i: int) -> Service:
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]
-    return Service(
-        name=_name("vllm", i),
-        argv=[sys.executable, "-m", "vllm.entrypoints.openai.api_server", *args],
-        port=port,
-        health_url=f"http://{settings.host}:{port}/health",
-        env={
-            "VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib),
-            "VLLM_CACHE_ROOT": str(settings.home / "vllm-cache"),
-            **({"VLLM_API_KEY": settings.api_key} if settings.api_key else {}),
-        },
-    )
+    return args, {"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+
+
+def _gpu_engine(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
+    """vLLM's CUDA build: KV cache in GPU memory; LMCache inside vLLM, configured by LMCACHE_* variables."""
+    args = ["--gpu-memory-utilization", str(settings.gpu_memory_utilization), "--load-format", settings.load_format]
+    if settings.attention_backend:
+        args += ["--attention-backend", settings.attention_backend]
+    env: dict[str, str] = {}
+    if settings.lmcache:
+        args += ["--kv-transfer-config", json.dumps({"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"})]
+        env = {
+            "LMCACHE_CHUNK_SIZE": str(settings.chunk_size),
+            "LMCACHE_LOCAL_CPU": "True",
+            "LMCACHE_MAX_LOCAL_CPU_SIZE": str(settings.lmcache_l1_gib),
+        }
+        disk = settings.instance_disk_path(0)
+        if disk is not None:
+            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": "50"}
+    return args, env
 
 
 class Stack:
@@ -218,7 +243,7 @@ class Stack:
             console.print(f"cleaning up stale or different stack '{self.settings.name}' before starting")
             self.down(quiet=True)
         self._preflight()
-        model_dir = resolve_model_dir(self.settings.model_dir, log=console.print)
+        model_dir = resolve_model_dir(self.settings.model_dir, log=console.print, hub_ids=self.settings.gpu)
         services = plan(self.settings, model_dir)
         for i in range(self.settings.instances):
             disk = self.settings.instance_disk_path(i)
@@ -246,10 +271,11 @@ class Stack:
         need = self.settings.memory_estimate_gib()
         have = psutil.virtual_memory().available / 2**30
         if need > have:
+            kv = "" if self.settings.gpu else f" + KV {self.settings.kv_cache_gib} GiB"
             raise UserError(
                 f"{self.settings.instances} instance(s) need about {need:.0f} GiB of memory "
-                f"(3 GiB + KV {self.settings.kv_cache_gib} GiB + LMCache L1 {self.settings.lmcache_l1_gib} GiB each) "
-                f"but {have:.1f} GiB is available; lower LMLAB_KV_CACHE_GIB / LMLAB_LMCACHE_L1_GIB or free memory"
+                f"(3 GiB{kv} + LMCache L1 {self.settings.lmcache_l1_gib} GiB each) but {have:.1f} GiB is available; "
+                f"lower {'' if self.settings.gpu else 'LMLAB_KV_CACHE_GIB / '}LMLAB_LMCACHE_L1_GIB or free memory"
             )
         if self.settings.redis and self.settings.redis_url and not redis_answers(self.settings.redis_url):
             raise UserError(f"Redis at {self.settings.redis_url} does not answer; start it or fix LMLAB_REDIS_URL")

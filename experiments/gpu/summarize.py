@@ -1,0 +1,135 @@
+"""``python -m experiments.gpu.summarize RESULTS MODEL_DIR``: the GPU run's figures in one table and one JSON.
+
+Reads the run folders that ``run_h100.sh`` wrote (``cold_hit-<tokens>``, ``tiers-<tokens>``,
+``overhead-<tokens>``), ``pcie.json`` and the served model's ``config.json``, and writes
+``RESULTS/gpu_results.json`` and ``RESULTS/README.md`` with the issue's three checks:
+- TTFT cut at the largest manual, for vLLM's GPU cache and LMCache's CPU tier (goal: at least 85%);
+- hit TTFT over its floor, suffix-only TTFT + KV bytes / host-to-GPU bandwidth (goal: at most 1.3);
+- harness TTFT over a bare streaming client on the same server (goal: at most 1.05).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from experiments.gpu.dummy_model import kv_bytes_per_token
+
+
+def _summary(folder: Path) -> dict | None:
+    path = folder / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _tokens(folder: Path) -> int:
+    return int(folder.name.rsplit("-", 1)[-1])
+
+
+def collect(results: Path, model_config: dict) -> dict:
+    kv_per_token = kv_bytes_per_token(model_config)
+    pcie = json.loads((results / "pcie.json").read_text())
+    bandwidth = pcie["host_to_device_gb_per_s"] * 1e9
+    out: dict = {"kv_bytes_per_token": kv_per_token, "pcie": pcie, "cold_hit": [], "tiers": None, "overhead": None}
+
+    for folder in sorted(results.glob("cold_hit-*"), key=_tokens):
+        s = _summary(folder)
+        if not s:
+            continue
+        v, c = s["scenarios"]["cold_hit"]["variants"], s["scenarios"]["cold_hit"]["comparison"]
+        out["cold_hit"].append({
+            "manual_tokens": _tokens(folder), "prompt_tokens": v["hit"]["prompt_tokens"],
+            "cold_ttft_ms": c["cold_ttft_median_ms"], "hit_ttft_ms": c["hit_ttft_median_ms"],
+            "ttft_cut": c["ttft_reduction"], "hit_rate_min": c["hit_rate_min_on_hits"],
+            "lmcache_hit_rate": v["hit"]["lmcache_hit_rate"], "calls": v["cold"]["calls"] + v["hit"]["calls"],
+            "versions": s["versions"],
+        })  # fmt: skip
+
+    overhead = next((f for f in results.glob("overhead-*") if _summary(f)), None)
+    suffix_ms = None
+    if overhead:
+        s = _summary(overhead)
+        c, v = s["scenarios"]["overhead"]["comparison"], s["scenarios"]["overhead"]["variants"]
+        suffix_ms = c["suffix_only_ttft_median_ms"]
+        cached = v["graph_hit"]["cached_tokens"]
+        floor = suffix_ms + cached * kv_per_token / bandwidth * 1000
+        out["overhead"] = {
+            "manual_tokens": _tokens(overhead), **c, "hit_cached_tokens": cached,
+            "kv_bytes_moved": cached * kv_per_token, "floor_ms": round(floor, 1),
+            "graph_hit_over_floor": round(c["graph_hit_ttft_median_ms"] / floor, 3),
+        }  # fmt: skip
+
+    tiers = next((f for f in results.glob("tiers-*") if _summary(f)), None)
+    if tiers:
+        s = _summary(tiers)
+        c = s["scenarios"]["tiers"]["comparison"]
+        rows = {"recompute (cold)": {"ttft_ms": c["cold_ttft_median_ms"], "vs_cold": 1.0}}
+        for tier, label in (("vllm_cache", "vLLM GPU prefix cache"), ("lmcache_l1", "LMCache CPU tier (vLLM cache reset)")):
+            if tier in c:
+                t = c[tier]
+                rows[label] = {"ttft_ms": t["ttft_median_ms"], "vs_cold": t["ttft_vs_cold"],
+                               "device_hit_tokens": t["device_hit_tokens"], "lmcache_hit_tokens": t["lmcache_hit_tokens"]}  # fmt: skip
+        cached = max((r.get("lmcache_hit_tokens") or 0) for r in rows.values())
+        if suffix_ms is not None and cached:
+            floor = suffix_ms + cached * kv_per_token / bandwidth * 1000
+            for r in rows.values():
+                r["over_floor"] = round(r["ttft_ms"] / floor, 3)
+            out["tiers_floor_ms"] = round(floor, 1)
+        out["tiers"] = {"manual_tokens": _tokens(tiers), "rows": rows, "vllm_reset_verified": c.get("vllm_reset_verified")}
+    return out
+
+
+def _ms(v) -> str:
+    return "-" if v is None else f"{v:,.0f} ms"
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def render(fig: dict) -> str:
+    lines = ["# GPU profile results", ""]
+    if fig["cold_hit"]:
+        vs = fig["cold_hit"][0]["versions"]
+        lines += [f"Card: {fig['pcie']['device']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items()) + ".",
+                  f"Host-to-GPU copy: {fig['pcie']['host_to_device_gb_per_s']} GB/s (pinned, 1 GiB copies, median of 10). "
+                  f"KV per token: {fig['kv_bytes_per_token'] // 1024} KiB (Llama-3.1-8B shape, bf16).", "",
+                  "## Cold vs hit through the graph (LMCache CPU tier, vLLM prefix cache off)", "",
+                  "| manual tokens | prompt tokens | cold TTFT | hit TTFT | TTFT cut | hit rate (min) | calls |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in fig["cold_hit"]:
+            lines.append(f"| {r['manual_tokens']:,} | {r['prompt_tokens']:,.0f} | {_ms(r['cold_ttft_ms'])} | {_ms(r['hit_ttft_ms'])} | "
+                         f"{_pct(r['ttft_cut'])} | {_pct(r['hit_rate_min'])} | {r['calls']} |")  # fmt: skip
+    if fig["tiers"]:
+        t = fig["tiers"]
+        lines += ["", f"## Which tier served the hit ({t['manual_tokens']:,}-token manual)", "",
+                  "| source | TTFT | vs cold | TTFT cut | over floor |", "|---|---|---|---|---|"]  # fmt: skip
+        for label, r in t["rows"].items():
+            cut = None if label.startswith("recompute") else 1 - r["vs_cold"]
+            lines.append(f"| {label} | {_ms(r['ttft_ms'])} | {r['vs_cold']:.3f} | {_pct(cut)} | {r.get('over_floor', '-')} |")
+        lines.append(f"\nvLLM's cache was emptied before the LMCache row, checked on /metrics: {t['vllm_reset_verified']}.")
+    if fig["overhead"]:
+        o = fig["overhead"]
+        lines += ["", f"## Harness overhead and the hit floor ({o['manual_tokens']:,}-token manual)", "",
+                  "| figure | value | goal |", "|---|---|---|",
+                  f"| harness / bare client, cold (medians) | {o['harness_over_bare_cold']} | ≤ 1.05 |",
+                  f"| harness / bare client, hit (medians) | {o['harness_over_bare_hit']} | ≤ 1.05 |",
+                  f"| suffix-only TTFT | {_ms(o['suffix_only_ttft_median_ms'])} | |",
+                  f"| floor = suffix-only + {o['kv_bytes_moved'] / 1e9:.2f} GB / {fig['pcie']['host_to_device_gb_per_s']} GB/s | {_ms(o['floor_ms'])} | |",
+                  f"| graph hit TTFT / floor | {o['graph_hit_over_floor']} | ≤ 1.3 |"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m experiments.gpu.summarize RESULTS MODEL_DIR", file=sys.stderr)
+        return 2
+    results, model_dir = Path(argv[0]), Path(argv[1])
+    fig = collect(results, json.loads((model_dir / "config.json").read_text()))
+    (results / "gpu_results.json").write_text(json.dumps(fig, indent=2, default=str) + "\n")
+    (results / "README.md").write_text(render(fig))
+    print(render(fig))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The GPU run's summary: the issue's three checks computed from the run folders it wrote."""
+
+import json
+
+from experiments.gpu.dummy_model import LLAMA_31_8B, kv_bytes_per_token
+from experiments.gpu.summarize import collect, render
+
+VERSIONS = {"vllm": "0.26.0", "lmcache": "0.5.3", "torch": "2.11.0+cu130"}
+
+
+def write(folder, scenario, variants, comparison):
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps(
+        {"scenarios": {scenario: {"variants": variants, "comparison": comparison}}, "versions": VERSIONS}))  # fmt: skip
+
+
+def recorded_run(tmp_path):
+    (tmp_path / "pcie.json").write_text(json.dumps({"device": "NVIDIA H100 80GB HBM3", "host_to_device_gb_per_s": 50.0}))
+    for tokens, cold, hit in ((8000, 300.0, 90.0), (31000, 1300.0, 170.0)):
+        write(tmp_path / f"cold_hit-{tokens}", "cold_hit",
+              {"cold": {"calls": 3, "prompt_tokens": tokens + 60}, "hit": {"calls": 12, "prompt_tokens": tokens + 60, "lmcache_hit_rate": 0.99}},
+              {"cold_ttft_median_ms": cold, "hit_ttft_median_ms": hit, "ttft_reduction": 1 - hit / cold, "hit_rate_min_on_hits": 0.99})  # fmt: skip
+    write(tmp_path / "overhead-31000", "overhead", {"graph_hit": {"cached_tokens": 30976}},
+          {"graph_cold_ttft_median_ms": 1300.0, "bare_cold_ttft_median_ms": 1290.0, "graph_hit_ttft_median_ms": 170.0,
+           "bare_hit_ttft_median_ms": 168.0, "suffix_only_ttft_median_ms": 50.0,
+           "harness_over_bare_cold": 1.008, "harness_over_bare_hit": 1.012})  # fmt: skip
+    write(tmp_path / "tiers-31000", "tiers", {},
+          {"cold_ttft_median_ms": 1300.0, "vllm_reset_verified": True,
+           "vllm_cache": {"ttft_median_ms": 130.0, "ttft_vs_cold": 0.1, "device_hit_tokens": 30976, "lmcache_hit_tokens": 0},
+           "lmcache_l1": {"ttft_median_ms": 169.0, "ttft_vs_cold": 0.13, "device_hit_tokens": 0, "lmcache_hit_tokens": 30976}})  # fmt: skip
+
+
+def test_an_8b_llama_moves_128_kib_of_kv_per_token():
+    assert kv_bytes_per_token(LLAMA_31_8B) == 128 * 1024
+
+
+def test_the_hit_floor_is_the_suffix_alone_plus_the_kv_copy(tmp_path):
+    recorded_run(tmp_path)
+    fig = collect(tmp_path, LLAMA_31_8B)
+    copy_ms = 30976 * 128 * 1024 / 50e9 * 1000  # 81.2 ms of PCIe for 30,976 cached tokens
+    assert fig["overhead"]["floor_ms"] == round(50.0 + copy_ms, 1)
+    assert fig["overhead"]["graph_hit_over_floor"] == round(170.0 / (50.0 + copy_ms), 3)
+    assert fig["tiers"]["rows"]["LMCache CPU tier (vLLM cache reset)"]["over_floor"] == round(169.0 / (50.0 + copy_ms), 3)
+
+
+def test_cold_hit_rows_come_in_manual_size_order_with_their_cut(tmp_path):
+    recorded_run(tmp_path)
+    rows = collect(tmp_path, LLAMA_31_8B)["cold_hit"]
+    assert [r["manual_tokens"] for r in rows] == [8000, 31000]
+    assert round(rows[1]["ttft_cut"], 3) == 0.869
+
+
+def test_the_report_names_the_card_versions_and_goals(tmp_path):
+    recorded_run(tmp_path)
+    text = render(collect(tmp_path, LLAMA_31_8B))
+    assert "NVIDIA H100 80GB HBM3" in text and "vllm 0.26.0" in text and "lmcache 0.5.3" in text
+    assert "| 31,000 | 31,060 | 1,300 ms | 170 ms | 86.9% |" in text
+    assert "≤ 1.3" in text and "≤ 1.05" in text
