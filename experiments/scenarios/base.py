@@ -70,6 +70,9 @@ class Scenario:
     needs_launcher: bool = False
     # Fewest --questions that make sense: cold/hit scenarios need one cold call and one hit.
     min_questions: int = 1
+    # Sessions that hit KV an earlier session made (tiers, sharing): the graph predicts from the
+    # session's own prompts, so its prediction is off by design and is not flagged on screen.
+    kv_from_earlier_sessions: bool = False
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         raise NotImplementedError

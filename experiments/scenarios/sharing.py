@@ -39,6 +39,7 @@ class Sharing(Scenario):
         "vllm_port": 8120, "lmcache_port": 5570, "lmcache_http_port": 8096,
     }  # fmt: skip
     needs_launcher = True
+    kv_from_earlier_sessions = True
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         settings = opts.stack.settings

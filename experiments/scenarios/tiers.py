@@ -24,6 +24,7 @@ class Tiers(Scenario):
     default_expect = 0.90  # every tier's hit TTFT at most 10% of cold
     stack_overrides = {"name": "tiers", "prefix_caching": True, "vllm_port": 8110, "lmcache_port": 5560, "lmcache_http_port": 8095}
     needs_launcher = True
+    kv_from_earlier_sessions = True
     logprobs = False
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
