@@ -7,7 +7,8 @@
 # them); TOKENIZER_DIR is SmolLM2's folder (tokenizer + config.json, `python -m serving model` here).
 # It installs the wheels beside the machine's own torch, writes a model folder shaped like
 # Llama-3.1-8B (random weights: --load-format dummy), measures host-to-GPU bandwidth, then runs
-#   cold_hit at 8k, 16k and 31k manual tokens, overhead at 31k (one stack, the gpu profile's),
+#   cold_hit at 8k, 16k and 31k manual tokens, overhead at 31k, the server's tokenize time of the
+#   31k prompt (one stack, the gpu profile's),
 #   tiers at 31k (its own stack: vLLM's prefix cache on, then reset),
 # and writes RESULTS_DIR/README.md with the table. A user with vllm + lmcache already installed
 # runs the same steps with `make demo PROFILE=gpu` and their own model.
@@ -45,6 +46,7 @@ for tokens in 8000 16000 31000; do
   run --scenario cold_hit --manual-tokens "$tokens" --keep-stack --out "$results/cold_hit-$tokens"
 done
 run --scenario overhead --manual-tokens 31000 --keep-stack --out "$results/overhead-31000"
+python3 -m experiments.gpu.breakdown "$results/breakdown.json" 31000
 python3 -m serving down
 run --scenario tiers --manual-tokens 31000 --out "$results/tiers-31000"
 cp "$LMLAB_HOME"/stacks/*/logs/*.log "$results/" 2>/dev/null
