@@ -32,6 +32,7 @@ export LMLAB_START_TIMEOUT_S=${LMLAB_START_TIMEOUT_S:-300}
 trap 'python3 -m serving down >/dev/null 2>&1; LMLAB_NAME=tiers python3 -m serving down >/dev/null 2>&1' EXIT
 
 python3 -m experiments.gpu.dummy_model "$LMLAB_MODEL_DIR" --tokenizer "$tokenizer" || exit 1
+cp "$LMLAB_MODEL_DIR/config.json" "$results/model-config.json"
 nvidia-smi --query-gpu=name,memory.total,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv | tee "$results/gpu.csv"
 python3 -m experiments.gpu.pcie "$results/pcie.json" || exit 1
 

@@ -73,8 +73,9 @@ def collect(results: Path, model_config: dict) -> dict:
         cached = max((r.get("lmcache_hit_tokens") or 0) for r in rows.values())
         if suffix_ms is not None and cached:
             floor = suffix_ms + cached * kv_per_token / bandwidth * 1000
-            for r in rows.values():
-                r["over_floor"] = round(r["ttft_ms"] / floor, 3)
+            for label, r in rows.items():
+                if not label.startswith("recompute"):  # the floor is a hit's
+                    r["over_floor"] = round(r["ttft_ms"] / floor, 3)
             out["tiers_floor_ms"] = round(floor, 1)
         out["tiers"] = {"manual_tokens": _tokens(tiers), "rows": rows, "vllm_reset_verified": c.get("vllm_reset_verified")}
     return out
