@@ -12,11 +12,14 @@ import sys
 import time
 import uuid
 
+import httpx
+
 from clients.vllm import tokenize_chat
 from experiments.bare import bare_prompts
 from experiments.scenarios import Session
 from experiments.scenarios.base import questions_for
 from graphs.context import Context
+from lab.errors import UserError
 from prompts.layouts import dynamic_part
 from serving.settings import StackSettings
 
@@ -40,9 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     question = questions_for(0, 1)
     session = Session(name="breakdown", repeat=0, questions=question, variants=["bare"], edition=uuid.uuid4().hex,
                       context=ctx, client="bare")  # fmt: skip
-    _, messages, _ = next(bare_prompts(session))
-    full_ms, full_tokens = timed_tokenize(ctx, messages)
-    suffix_ms, suffix_tokens = timed_tokenize(ctx, [{"role": "user", "content": dynamic_part(question[0])}])
+    try:
+        _, messages, _ = next(bare_prompts(session))
+        full_ms, full_tokens = timed_tokenize(ctx, messages)
+        suffix_ms, suffix_tokens = timed_tokenize(ctx, [{"role": "user", "content": dynamic_part(question[0])}])
+    except httpx.HTTPError as err:
+        print(f"error: the stack at {ctx.endpoint} did not answer ({err}); start it with `python -m serving up`", file=sys.stderr)
+        return 2
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     figures = {"manual_tokens": ctx.manual_tokens, "full_prompt_tokens": full_tokens, "tokenize_full_ms": full_ms,
                "suffix_tokens": suffix_tokens, "tokenize_suffix_ms": suffix_ms}  # fmt: skip
     text = json.dumps(figures, indent=2)

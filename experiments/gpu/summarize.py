@@ -132,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m experiments.gpu.summarize RESULTS MODEL_DIR", file=sys.stderr)
         return 2
     results, model_dir = Path(argv[0]), Path(argv[1])
+    for needed in (results / "pcie.json", model_dir / "config.json"):
+        if not needed.is_file():
+            print(f"error: {needed} is missing; RESULTS is the folder experiments/gpu/run_h100.sh wrote, "
+                  "MODEL_DIR the served model's folder", file=sys.stderr)  # fmt: skip
+            return 2
     fig = collect(results, json.loads((model_dir / "config.json").read_text()))
     (results / "gpu_results.json").write_text(json.dumps(fig, indent=2, default=str) + "\n")
     (results / "README.md").write_text(render(fig))
