@@ -2,41 +2,13 @@
 
 import json
 import signal
-import socket
-from pathlib import Path
 
-import psutil
 import pytest
 
 from serving.launcher import Stack
-from serving.settings import StackSettings
-from tests.conftest import free_port
-from tests.e2e.helpers import assert_one_line_error, run_cli, start_cli, wait_for
+from tests.e2e.helpers import assert_nothing_left, own_stack_env, run_cli, settings_from, start_cli, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def own_stack_env(tmp_path: Path, **extra) -> dict:
-    """Environment for a throw-away stack that cannot collide with the shared test stack."""
-    port = free_port()
-    return {
-        "LMLAB_NAME": f"pytest-own-{port}", "LMLAB_VLLM_PORT": str(port), "LMLAB_LMCACHE_PORT": str(free_port()),
-        "LMLAB_LMCACHE_HTTP_PORT": str(free_port()), "LMLAB_KV_CACHE_GIB": "1", "LMLAB_LMCACHE_L1_GIB": "0.5",
-        "LMLAB_DISK_DIR": str(tmp_path / "disk"), **extra,
-    }  # fmt: skip
-
-
-def settings_from(env: dict, monkeypatch) -> StackSettings:
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return StackSettings()
-
-
-def assert_nothing_left(settings: StackSettings, pids: list[int]) -> None:
-    assert not (settings.state_dir / "stack.json").exists()
-    assert not list(Path("/dev/shm").glob(f"*{settings.shm_name}*")), "shared-memory pool left behind"
-    for pid in pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, f"pid {pid} left"
 
 
 def test_a_healthy_stack_is_reused(stack):
@@ -46,20 +18,6 @@ def test_a_healthy_stack_is_reused(stack):
 
 def test_status_lists_every_service(stack):
     assert [row["service"] for row in stack.status()] == ["lmcache", "vllm"]
-
-
-def test_port_in_use_names_the_setting_to_change(tmp_path):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        proc = run_cli("serving", "up", env=own_stack_env(tmp_path, LMLAB_VLLM_PORT=str(port)))
-    assert_one_line_error(proc, f"port {port}", "LMLAB_VLLM_PORT")
-
-
-def test_missing_model_folder(tmp_path):
-    proc = run_cli("serving", "up", env=own_stack_env(tmp_path, LMLAB_MODEL_DIR=str(tmp_path / "no-model")))
-    assert_one_line_error(proc, "has no config.json", "LMLAB_MODEL_DIR")
 
 
 def test_a_server_that_dies_at_start_shows_its_log_tail(tmp_path, monkeypatch):

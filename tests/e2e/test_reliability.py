@@ -9,8 +9,7 @@ import psutil
 import pytest
 
 from serving.launcher import Stack
-from tests.e2e.helpers import assert_one_line_error, run_cli, start_cli, wait_for
-from tests.e2e.test_launcher import own_stack_env, settings_from
+from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, settings_from, start_cli, wait_for
 
 pytestmark = pytest.mark.e2e
 

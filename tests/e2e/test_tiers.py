@@ -8,8 +8,7 @@ import subprocess
 import pytest
 
 from serving.launcher import Stack
-from tests.e2e.helpers import run_cli
-from tests.e2e.test_launcher import own_stack_env, settings_from
+from tests.e2e.helpers import own_stack_env, run_cli, settings_from
 
 pytestmark = pytest.mark.e2e
 
