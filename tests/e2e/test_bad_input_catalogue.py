@@ -17,10 +17,12 @@ The main job, ``python -m experiments.run_graph``:
   output        an --out that cannot be written, --resume of a folder that is not a run
   settings      a bad LMLAB_* value, a malformed LANGFUSE_BASE_URL (with keys set)
 The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
-  a port in use, a missing model folder, LMCache flags the server rejects, a bad LMLAB_* value,
-  a Redis URL that does not answer, no redis-server installed, too little memory for the stack
+  a port in use, a missing model folder, a model folder vLLM cannot load, LMCache flags the
+  server rejects, a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
+  installed, too little memory for the stack
 """
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -56,25 +58,27 @@ def assert_refused(proc, *words: str, out: Path | None = None, stack: StackSetti
 
 
 @pytest.fixture
-def manuals(tmp_path) -> Path:
-    """A folder of unusable manuals."""
-    folder = tmp_path / "manuals"
+def bad(tmp_path) -> Path:
+    """A folder of unusable files: manuals, and a model folder whose architecture does not exist."""
+    folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "empty.md").write_bytes(b"")
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (folder / "latin1.txt").write_bytes(b"na\xefve caf\xe9")
     (folder / "huge.md").write_text(builtin_manual()[:60_000])
+    (folder / "broken-model").mkdir()
+    (folder / "broken-model" / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
     return folder
 
 
-# id: (arguments, environment, words the error line holds). {manuals} is the folder above; {endpoint}
+# id: (arguments, environment, words the error line holds). {bad} is the folder above; {endpoint}
 # and {lmcache} are the shared test stack's vLLM endpoint and LMCache HTTP root (those cases start it).
 RUN_GRAPH_CASES = {
-    "missing manual": (["--manual", "{manuals}/no-such.md"], {}, ["no-such.md does not exist", "--manual"]),
-    "empty manual": (["--manual", "{manuals}/empty.md"], {}, ["empty.md is empty", "some text"]),
-    "binary manual": (["--manual", "{manuals}/image.png"], {}, ["image.png looks binary", ".txt or .md"]),
-    "non-UTF-8 manual": (["--manual", "{manuals}/latin1.txt"], {}, ["latin1.txt is not UTF-8", "iconv"]),
-    "manual too large for the context": (["--endpoint", "{endpoint}", "--manual", "{manuals}/huge.md"], {},
+    "missing manual": (["--manual", "{bad}/no-such.md"], {}, ["no-such.md does not exist", "--manual"]),
+    "empty manual": (["--manual", "{bad}/empty.md"], {}, ["empty.md is empty", "some text"]),
+    "binary manual": (["--manual", "{bad}/image.png"], {}, ["image.png looks binary", ".txt or .md"]),
+    "non-UTF-8 manual": (["--manual", "{bad}/latin1.txt"], {}, ["latin1.txt is not UTF-8", "iconv"]),
+    "manual too large for the context": (["--endpoint", "{endpoint}", "--manual", "{bad}/huge.md"], {},
                                          ["huge.md is", "tokens", "--manual-tokens"]),
     "unknown scenario": (["--scenario", "nope"], {}, ["unknown scenario 'nope'", "cold_hit"]),
     "unknown layout": ([], {"LMLAB_LAYOUT": "question_first"}, ["unknown layout 'question_first'", "manual_first"]),
@@ -99,9 +103,9 @@ RUN_GRAPH_CASES = {
 
 
 @pytest.mark.parametrize("case", RUN_GRAPH_CASES)
-def test_run_graph_refuses(case, manuals, tmp_path, request):
+def test_run_graph_refuses(case, bad, tmp_path, request):
     args, env, words = RUN_GRAPH_CASES[case]
-    places = {"manuals": manuals}
+    places = {"bad": bad}
     if any("{endpoint}" in a or "{lmcache}" in a for a in args):
         stack = request.getfixturevalue("stack")
         places |= {"endpoint": stack.settings.endpoint, "lmcache": stack.settings.lmcache_urls()[0]}
@@ -137,10 +141,15 @@ def test_a_port_in_use_when_run_graph_starts_its_stack(tmp_path, monkeypatch):
                    stack=settings_from(env, monkeypatch))  # fmt: skip
 
 
-# id: (extra environment for a throw-away stack, words the error line holds)
+# id: (extra environment for a throw-away stack, words the error line holds). {bad} is the folder
+# above, {free} a free port. A server that exits at start-up is named with its own complaint.
 LAUNCHER_CASES = {
-    "missing model folder": ({"LMLAB_MODEL_DIR": "{tmp}/no-model"}, ["has no config.json", "LMLAB_MODEL_DIR"]),
-    "LMCache flags the server rejects": ({"LMLAB_LMCACHE_L1_GIB": "-1"}, ["lmcache exited during start-up"]),
+    "missing model folder": ({"LMLAB_MODEL_DIR": "{bad}/no-model"}, ["has no config.json", "LMLAB_MODEL_DIR"]),
+    "model folder vLLM cannot load": ({"LMLAB_MODEL_DIR": "{bad}/broken-model", "LMLAB_LMCACHE": "false"},
+                                      ["vllm exited during start-up", "no-such-architecture", "python -m serving settings"]),
+    "LMCache flags the server rejects": ({"LMLAB_LMCACHE_L1_GIB": "-1"},
+                                         ["lmcache exited during start-up", "'size' must be a positive integer",
+                                          "python -m serving settings"]),
     "bad environment value": ({"LMLAB_ENFORCE_EAGER": "maybe"}, ["LMLAB_ENFORCE_EAGER='maybe' is not a boolean", "true/false"]),
     "Redis URL that does not answer": ({"LMLAB_REDIS": "true", "LMLAB_REDIS_URL": "redis://127.0.0.1:{free}"},
                                        ["does not answer", "LMLAB_REDIS_URL"]),
@@ -151,9 +160,9 @@ LAUNCHER_CASES = {
 
 
 @pytest.mark.parametrize("case", LAUNCHER_CASES)
-def test_serving_up_refuses(case, tmp_path, monkeypatch):
+def test_serving_up_refuses(case, bad, tmp_path, monkeypatch):
     extra, words = LAUNCHER_CASES[case]
-    env = own_stack_env(tmp_path, **{k: v.format(tmp=tmp_path, free=free_port()) for k, v in extra.items()})
+    env = own_stack_env(tmp_path, **{k: v.format(bad=bad, free=free_port()) for k, v in extra.items()})
     proc = run_cli("serving", "up", env=env)
     valid = {k: v for k, v in env.items() if k.startswith("LMLAB_") and k != "LMLAB_ENFORCE_EAGER"}  # the stack it would be
     assert_refused(proc, *words, stack=settings_from(valid, monkeypatch))

@@ -1,4 +1,7 @@
-"""The launcher: reuse, clear failures, and nothing left behind after Ctrl-C."""
+"""The launcher: reuse, status, and nothing left behind after Ctrl-C or a stack that died without cleanup.
+
+What it refuses, and how it says so, is in ``test_bad_input_catalogue.py``.
+"""
 
 import json
 import signal
@@ -18,18 +21,6 @@ def test_a_healthy_stack_is_reused(stack):
 
 def test_status_lists_every_service(stack):
     assert [row["service"] for row in stack.status()] == ["lmcache", "vllm"]
-
-
-def test_a_server_that_dies_at_start_shows_its_log_tail(tmp_path, monkeypatch):
-    broken = tmp_path / "broken-model"
-    broken.mkdir()
-    (broken / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
-    env = own_stack_env(tmp_path, LMLAB_MODEL_DIR=str(broken), LMLAB_LMCACHE="false")
-    proc = run_cli("serving", "up", env=env)
-    assert proc.returncode == 2
-    assert "error: vllm exited during start-up; last log lines of" in proc.stderr
-    assert "no-such-architecture" in proc.stderr, "the log tail shows the server's own complaint"
-    assert_nothing_left(settings_from(env, monkeypatch), [])
 
 
 def test_ctrl_c_during_start_up_stops_what_was_started(tmp_path, monkeypatch):
