@@ -78,12 +78,16 @@ def generate(state: State, runtime: Runtime[Context], config: RunnableConfig) ->
         lmcache_counters(ctx)  # no per-call figures under load, but a dead LMCache server still stops the run
     try:
         result = stream_timed(chat_model(ctx), state.messages, config)
-    except openai.APIConnectionError:  # timeouts included
-        lmcache_counters(ctx)  # when the LMCache server is the one that stopped, name it
-        raise ServerGone(f"lost the connection to vLLM at {ctx.endpoint} during a call") from None
-    except openai.NotFoundError:
-        raise UserError(f"model {ctx.model!r} is not served at {ctx.endpoint}; check --model / LMLAB_MODEL") from None
-    except openai.APIStatusError as err:
-        raise UserError(f"{ctx.endpoint} refused the call ({err.status_code}): {err.message}") from None
+    except openai.APIError as err:
+        # A call in flight when the LMCache server dies can hang until vLLM's engine gives up (5 min),
+        # then fail with a 500 or a broken stream: put that down to LMCache, which is the cause.
+        lmcache_counters(ctx)
+        if isinstance(err, openai.APIConnectionError):  # timeouts included
+            raise ServerGone(f"lost the connection to vLLM at {ctx.endpoint} during a call") from None
+        if isinstance(err, openai.NotFoundError):
+            raise UserError(f"model {ctx.model!r} is not served at {ctx.endpoint}; check --model / LMLAB_MODEL") from None
+        if isinstance(err, openai.APIStatusError):
+            raise UserError(f"{ctx.endpoint} refused the call ({err.status_code}): {err.message}") from None
+        raise
     question_id = state.question_index
     return {"pending": {"question_id": question_id, "question": state.questions[question_id], **result}, "metrics_before": before}
