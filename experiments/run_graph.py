@@ -227,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.resume:
             run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
             folder = args.out or Path("runs") / f"{run_id}-{scenario.name}"
-            new_run, created_out = True, not folder.exists()
+            created_out = not folder.exists()
             out = prepare_out_dir(folder)
+            new_run = True
             save_run(out, run_id, args)
         lmcache_url = ctx.lmcache_metrics_url  # LMLAB_LMCACHE_METRICS_URL: the tier split behind --endpoint
         if args.endpoint:
