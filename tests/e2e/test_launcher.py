@@ -28,8 +28,13 @@ def test_ctrl_c_during_start_up_stops_what_was_started(tmp_path, monkeypatch):
     settings = settings_from(env, monkeypatch)
     state = settings.state_dir / "stack.json"
     proc = start_cli("serving", "up", env=env)
-    wait_for(lambda: state.exists() and "vllm" in state.read_text(), 400, "vLLM to be launched")
-    pids = [s["pid"] for s in json.loads(state.read_text())["services"]]
+
+    def services() -> list[dict]:
+        return json.loads(state.read_text())["services"] if state.exists() else []
+
+    # The state file names vllm_port from the start; wait for vLLM itself to be recorded as launched.
+    wait_for(lambda: any(s["name"] == "vllm" for s in services()), 400, "vLLM to be launched")
+    pids = [s["pid"] for s in services()]
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=240)
     assert proc.returncode == 130
