@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from lab.errors import UserError
+from lab.errors import ServerGone, UserError
 
 
 def chat_body(model: str, messages: list[dict], max_tokens: int, temperature: float) -> dict:
@@ -68,7 +68,7 @@ def stream_chat(
                         parts.append(text)
                 usage = chunk.get("usage") or usage
     except httpx.TransportError:
-        raise UserError(f"lost the connection to {endpoint} during a call; check the server (python -m serving status)") from None
+        raise ServerGone(f"lost the connection to vLLM at {endpoint} during a call") from None
     end = time.perf_counter()
     return {
         "ttft_ms": round(((first or end) - start) * 1000, 2),

@@ -36,27 +36,37 @@ def prepare_out_dir(out: Path) -> Path:
 
 
 class ResultsWriter:
-    """Appends rows to ``results.csv`` and flushes each one to disk at once (thread-safe)."""
+    """Appends rows to ``results.csv`` and flushes each one to disk at once (thread-safe).
+
+    The file is opened with the first row, so a run that fails before any call finished leaves no
+    ``results.csv`` behind."""
 
     def __init__(self, out: Path):
         self.path = out / RESULTS_CSV
+        self.rows_written = 0
+        self._file = None
+        self._writer: csv.DictWriter | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> csv.DictWriter:
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
         if new:
             self._writer.writeheader()
-        self.rows_written = 0
-        self._lock = threading.Lock()
+        return self._writer
 
     def write(self, row: dict) -> None:
         with self._lock:
-            self._writer.writerow(row)
+            (self._writer or self._open()).writerow(row)
             self._file.flush()
             os.fsync(self._file.fileno())
             self.rows_written += 1
 
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
 
     def __enter__(self):
         return self
@@ -70,6 +80,15 @@ def load_results(out: Path) -> pd.DataFrame:
     if not path.is_file():
         raise UserError(f"{out} has no {RESULTS_CSV}; pass a run folder written by python -m experiments.run_graph")
     return pd.read_csv(path)
+
+
+def count_rows(out: Path) -> int:
+    """Rows in ``out``'s results.csv (0 without one); answers may span lines, so csv counts them."""
+    path = Path(out) / RESULTS_CSV
+    if not path.is_file():
+        return 0
+    with path.open(newline="", encoding="utf-8") as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
 
 def versions() -> dict[str, str]:

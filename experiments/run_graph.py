@@ -21,9 +21,10 @@ import openai
 from rich.console import Console
 from rich.table import Table
 
-from clients.vllm import check_endpoint
+from clients.vllm import check_endpoint, scrape_metrics
 from experiments.report import write_report
-from experiments.results import RESULTS_CSV, ResultsWriter, load_results, prepare_out_dir, versions, write_summary
+from experiments.results import (RESULTS_CSV, ResultsWriter, count_rows, load_results, prepare_out_dir, versions,
+                                 write_summary)  # fmt: skip
 from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
@@ -31,9 +32,11 @@ from graphs.context import Context
 from lab.envconfig import env_name
 from metrics.prometheus import delta, hit_tokens
 from nodes.cache_stats import counters_snapshot
-from lab.errors import UserError
+from lab.errors import ServerGone, UserError
+from observability.settings import from_env as langfuse_settings
 from observability.tracing import Tracing
 from prompts.layouts import get_layout
+from prompts.manual import read_manual
 from serving.launcher import Stack
 from serving.settings import StackSettings
 
@@ -63,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def validate(args: argparse.Namespace) -> None:
+    """Refuse bad arguments before any folder or server exists."""
     if args.concurrency is not None and args.scenario != "load":
         raise UserError("--concurrency applies to the load scenario only")
     for flag in ("questions", "repeats", "manual_tokens", "max_tokens", "concurrency"):
@@ -74,6 +78,8 @@ def validate(args: argparse.Namespace) -> None:
         raise UserError(f"--questions must be at least {least} for {args.scenario}: one cold call and at least one hit")
     if args.expect_reduction is not None and not 0 <= args.expect_reduction < 1:
         raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {args.expect_reduction}")
+    if args.manual:
+        read_manual(args.manual)  # missing, empty, binary or not UTF-8: said now, not after the stack starts
 
 
 def build_context(args: argparse.Namespace, endpoint: str) -> Context:
@@ -109,6 +115,25 @@ def load_run(folder: Path) -> tuple[str, argparse.Namespace]:
         raise UserError(f"{folder} is not a run folder this tool can resume (no readable {RUN_JSON})") from None
 
 
+def discard_unused_run(out: Path, created: bool) -> None:
+    """A run that failed before its first call finished leaves nothing behind: its run.json goes,
+    and so does the folder when this run created it."""
+    if (out / RESULTS_CSV).exists():
+        return
+    (out / RUN_JSON).unlink(missing_ok=True)
+    if created:
+        try:
+            out.rmdir()
+        except OSError:
+            pass  # something else is in it: not ours to remove
+
+
+def kept_calls(out: Path | None) -> str:
+    """What a stopped run keeps, for its last line."""
+    n = count_rows(out) if out is not None else 0
+    return f"{n} finished calls are kept in {out / RESULTS_CSV}" if n else "no call had finished"
+
+
 def done_calls(out: Path) -> set[tuple[str, int]]:
     """(session, question id) of every call already in results.csv."""
     if not (out / RESULTS_CSV).is_file():
@@ -136,6 +161,14 @@ def scenario_stack_settings(scenario) -> StackSettings:
     """The scenario's stack: its overrides are defaults, LMLAB_* variables the user set still win."""
     overrides = {k: v for k, v in (scenario.stack_overrides or {}).items() if env_name(k) not in os.environ}
     return StackSettings(**overrides)
+
+
+def stopped_run_advice(out: Path | None, stack: Stack | None) -> str:
+    """After a server stopped mid-run: what is kept and how to go on."""
+    restart = "restart the stack (python -m serving down && python -m serving up)" if stack else "restart the server"
+    if out is not None and count_rows(out):
+        return f"{kept_calls(out)}; {restart}, then finish the run with --resume {out}"
+    return f"no call had finished; {restart}, then run again"
 
 
 def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
@@ -173,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGINT is set explicitly: a process started in the background inherits it ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    stack, started, out, writer, tracing = None, False, None, None, None
+    stack, started, out, new_run, created_out, writer, tracing = None, False, None, False, False, None, None
     try:
         args = parse_args(argv)
         if args.resume:
@@ -185,13 +218,19 @@ def main(argv: list[str] | None = None) -> int:
         scenario = get_scenario(args.scenario)
         if args.concurrency:
             scenario.concurrency = args.concurrency
-        if not args.resume:
-            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-            out = prepare_out_dir(args.out or Path("runs") / f"{run_id}-{scenario.name}")
-            save_run(out, run_id, args)
-        ctx = Context()  # reads LMLAB_* now, so a bad value fails before any server starts
+        ctx = Context()  # reads LMLAB_* now, so a bad value fails before any folder or server exists
+        get_layout(ctx.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
+        if (langfuse := langfuse_settings()).error:
+            raise UserError(langfuse.error)
         if args.endpoint and scenario.needs_launcher:
             raise UserError(f"{scenario.name} restarts and resets the servers itself, so it needs the local stack; drop --endpoint")
+        if not args.resume:
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            folder = args.out or Path("runs") / f"{run_id}-{scenario.name}"
+            created_out = not folder.exists()
+            out = prepare_out_dir(folder)
+            new_run = True
+            save_run(out, run_id, args)
         lmcache_url = ctx.lmcache_metrics_url  # LMLAB_LMCACHE_METRICS_URL: the tier split behind --endpoint
         if args.endpoint:
             endpoint = args.endpoint
@@ -203,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx = replace(build_context(args, endpoint), lmcache_metrics_url=lmcache_url)
         if stack and not args.model and not os.environ.get(env_name("model")):
             ctx = replace(ctx, model=stack.settings.served_model_name)  # whatever the launched stack serves
-        get_layout(ctx.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
         check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
+        if args.endpoint and ctx.lmcache_metrics_url and scrape_metrics(ctx.lmcache_metrics_url) is None:
+            raise UserError(f"LMLAB_LMCACHE_METRICS_URL={ctx.lmcache_metrics_url!r} does not answer with LMCache's /metrics; "
+                            "fix it (the LMCache server's HTTP root, e.g. http://127.0.0.1:8090) or leave it empty")  # fmt: skip
         opts = ScenarioOptions(run_id=run_id, questions=args.questions, repeats=args.repeats, context=ctx, stack=stack,
                                manual_tokens=args.manual_tokens)  # fmt: skip
         done = done_calls(out)
@@ -279,21 +320,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {failure}", file=sys.stderr)
             return 1
         return 0
+    except ServerGone as err:
+        print(f"error: {err}; {stopped_run_advice(out, stack)}", file=sys.stderr)
+        return err.exit_code
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except (httpx.HTTPError, openai.APIError) as err:
-        # A server that dies mid-run surfaces here from any node; finished calls are in results.csv.
-        print(f"error: lost contact with a server ({type(err).__name__}: {err}); check `python -m serving status`, "
-              f"then finish the run with --resume {out}", file=sys.stderr)  # fmt: skip
+        # Any other way a server can vanish mid-run, from any node.
+        print(f"error: lost contact with a server ({type(err).__name__}: {err}); {stopped_run_advice(out, stack)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        kept = f"; {writer.rows_written} finished calls are kept in {out / 'results.csv'}" if writer else ""
-        print(f"interrupted{kept}", file=sys.stderr)
+        print(f"interrupted; {kept_calls(out)}" if writer else "interrupted", file=sys.stderr)
         return 130
     finally:
         if writer:
             writer.close()
+        if new_run:
+            discard_unused_run(out, created_out)
         if tracing:
             tracing.flush()  # bounded; sends what an interrupted run traced (a no-op when done)
             tracing.close()

@@ -8,3 +8,8 @@ class UserError(Exception):
     """
 
     exit_code = 2
+
+
+class ServerGone(UserError):
+    """A server stopped answering in the middle of a run. The message names the server; the run
+    adds what it kept and how to finish it (``--resume``)."""

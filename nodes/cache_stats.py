@@ -6,10 +6,24 @@ from langgraph.runtime import Runtime
 from clients.vllm import scrape_metrics
 from graphs.context import Context
 from graphs.state import State
+from lab.errors import ServerGone
 from metrics.prometheus import delta, hit_tokens, parse_counters
 from metrics.records import call_record
 from observability.calls import annotate_call
 from prompts.prefix_analysis import prediction_note
+
+
+def lmcache_counters(ctx: Context) -> dict | None:
+    """The LMCache server's counters; None when no LMCache URL is configured.
+
+    A configured LMCache server that does not answer has stopped: vLLM then serves without it, and
+    the run stops (``ServerGone``) rather than record calls whose cache figures it cannot check."""
+    if not ctx.lmcache_metrics_url:
+        return None
+    text = scrape_metrics(ctx.lmcache_metrics_url)
+    if text is None:
+        raise ServerGone(f"the LMCache server at {ctx.lmcache_metrics_url} stopped answering")
+    return parse_counters(text)
 
 
 def counters_snapshot(ctx: Context) -> dict | None:
@@ -17,8 +31,7 @@ def counters_snapshot(ctx: Context) -> dict | None:
     text = scrape_metrics(ctx.endpoint, ctx.api_key)
     if text is None:
         return None
-    server = scrape_metrics(ctx.lmcache_metrics_url) if ctx.lmcache_metrics_url else None
-    return {"vllm": parse_counters(text), "lmcache": parse_counters(server) if server is not None else None}
+    return {"vllm": parse_counters(text), "lmcache": lmcache_counters(ctx)}
 
 
 def collect_cache_stats(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict:

@@ -10,8 +10,8 @@ from langgraph.runtime import Runtime
 
 from graphs.context import Context
 from graphs.state import State
-from lab.errors import UserError
-from nodes.cache_stats import counters_snapshot
+from lab.errors import ServerGone, UserError
+from nodes.cache_stats import counters_snapshot, lmcache_counters
 
 
 def chat_model(ctx: Context) -> ChatOpenAI:
@@ -71,14 +71,23 @@ def generate(state: State, runtime: Runtime[Context], config: RunnableConfig) ->
     """Reads ``messages``; returns ``pending`` (the call's timings, usage and answer) and
     ``metrics_before`` (vLLM's counters just before the call, for the cache-stats node)."""
     ctx = runtime.context or Context()
-    before = counters_snapshot(ctx) if ctx.metrics_per_call else None
+    if ctx.metrics_per_call:
+        before = counters_snapshot(ctx)
+    else:
+        before = None
+        lmcache_counters(ctx)  # no per-call figures under load, but a dead LMCache server still stops the run
     try:
         result = stream_timed(chat_model(ctx), state.messages, config)
-    except openai.APIConnectionError:
-        raise UserError(f"lost the connection to {ctx.endpoint} during a call; check the server (python -m serving status)") from None
-    except openai.NotFoundError:
-        raise UserError(f"model {ctx.model!r} is not served at {ctx.endpoint}; check --model / LMLAB_MODEL") from None
-    except openai.APIStatusError as err:
-        raise UserError(f"{ctx.endpoint} refused the call ({err.status_code}): {err.message}") from None
+    except openai.APIError as err:
+        # A call in flight when the LMCache server dies can hang until vLLM's engine gives up (5 min),
+        # then fail with a 500 or a broken stream: put that down to LMCache, which is the cause.
+        lmcache_counters(ctx)
+        if isinstance(err, openai.APIConnectionError):  # timeouts included
+            raise ServerGone(f"lost the connection to vLLM at {ctx.endpoint} during a call") from None
+        if isinstance(err, openai.NotFoundError):
+            raise UserError(f"model {ctx.model!r} is not served at {ctx.endpoint}; check --model / LMLAB_MODEL") from None
+        if isinstance(err, openai.APIStatusError):
+            raise UserError(f"{ctx.endpoint} refused the call ({err.status_code}): {err.message}") from None
+        raise
     question_id = state.question_index
     return {"pending": {"question_id": question_id, "question": state.questions[question_id], **result}, "metrics_before": before}

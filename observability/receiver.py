@@ -159,3 +159,10 @@ class BlackHole:
 
     def __exit__(self, *exc) -> None:
         self._sock.close()
+
+
+def refused_url() -> str:
+    """A URL on a port where nothing listens: every connection is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"

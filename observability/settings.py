@@ -2,7 +2,8 @@
 
 Tracing is on when ``LANGFUSE_PUBLIC_KEY`` and ``LANGFUSE_SECRET_KEY`` are set; the server is
 ``LANGFUSE_BASE_URL`` (or the older ``LANGFUSE_HOST``), LangFuse Cloud when neither is set, as in
-the SDK. Anything off gives one line saying why, and the run goes on untraced.
+the SDK. Anything off gives one line saying why, and the run goes on untraced, except a malformed
+URL: the keys say tracing is wanted, so ``run_graph`` stops with ``error`` before anything starts.
 """
 
 import os
@@ -25,11 +26,13 @@ class LangfuseSettings:
 @dataclass(frozen=True)
 class Verdict:
     """What the environment asks for: ``settings`` when tracing is on, else None; ``notice`` says so
-    in one line; ``warning`` is True when the settings were there but malformed."""
+    in one line; ``warning`` is True when the settings were there but malformed; ``error`` is the
+    one-line refusal for a run when they are too malformed to go on untraced."""
 
     settings: LangfuseSettings | None
     notice: str
     warning: bool = False
+    error: str | None = None
 
 
 def shown_url(url: str) -> str:
@@ -68,7 +71,9 @@ def from_env(env: dict | None = None) -> Verdict:
     url = env.get(name, "").strip() or DEFAULT_BASE_URL
     problem = url_problem(url)
     if problem:
-        return Verdict(None, f"LangFuse tracing off: {name}={shown_url(url)!r} {problem}; {UNTRACED}", True)
+        setting = f"{name}={shown_url(url)!r} {problem}"
+        fix = f"fix {name}, or unset LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to run untraced"
+        return Verdict(None, f"LangFuse tracing off: {setting}; {UNTRACED}", True, error=f"{setting}; {fix}")
     timeout = env.get("LANGFUSE_TIMEOUT", "").strip()
     settings = LangfuseSettings(
         public, secret, url.rstrip("/"), int(timeout) if timeout.isdigit() and int(timeout) > 0 else 5

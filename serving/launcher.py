@@ -7,6 +7,7 @@ command can reuse a healthy stack, notice a stale one and clean it up.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -302,11 +303,14 @@ class Stack:
                     console.print(f"  {s.name} healthy after {elapsed:.0f} s (pid {s.pid}, port {s.port})")
                     return
                 if s.process() is None:
-                    raise UserError(f"{s.name} exited during start-up; last log lines of {s.log}:\n{log_tail(s.log)}")
+                    raise UserError(
+                        f"{s.name} exited during start-up: {log_complaint(s.log)}; check the settings it was started "
+                        f"with (python -m serving settings); its full log: {s.log}"
+                    )
                 if elapsed > timeout:
                     raise UserError(
-                        f"{s.name} was not healthy after {timeout} s (LMLAB_START_TIMEOUT_S); "
-                        f"last log lines of {s.log}:\n{log_tail(s.log)}"
+                        f"{s.name} was not healthy after {timeout} s; its log ends: {log_complaint(s.log)}; "
+                        f"raise LMLAB_START_TIMEOUT_S on a slow machine; its full log: {s.log}"
                     )
                 status.update(f"starting {s.name} on port {s.port} ... {elapsed:.0f} s")
                 time.sleep(1)
@@ -393,3 +397,17 @@ def log_tail(path: str, lines: int = 20) -> str:
             return "".join(deque(f, maxlen=lines)).rstrip()
     except OSError:
         return "(no log)"
+
+
+# A line that names an exception, as the last line of a Python traceback does: "ValueError: ...".
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
+
+
+def log_complaint(path: str, max_chars: int = 400) -> str:
+    """A server's own last word, on one line: the last exception its log names and the lines after
+    it (the stack frames above it stay in the log), else the log's last line."""
+    tail = [line.strip() for line in log_tail(path, lines=60).splitlines()]
+    tail = tail[max((i + 1 for i, line in enumerate(tail) if line.startswith("=== ")), default=0) :]  # this start only
+    starts = [i for i, line in enumerate(tail) if EXCEPTION_LINE.match(line)]
+    text = " | ".join(line for line in tail[starts[-1] if starts else -1 :] if line)
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."

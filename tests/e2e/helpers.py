@@ -1,4 +1,5 @@
-"""Helpers for end-to-end tests: run the project's CLIs as a user would, watch files appear."""
+"""Helpers for end-to-end tests: run the project's CLIs as a user would, watch files appear, make
+throw-away stacks and check that nothing of them is left."""
 
 import os
 import signal
@@ -6,6 +7,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
+
+from serving.settings import StackSettings
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +58,26 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str, code: 
     for w in words:
         assert w in lines[0], lines[0]
     return lines[0]
+
+
+def own_stack_env(tmp_path: Path, **extra) -> dict:
+    """Environment for a throw-away stack that cannot collide with the shared test stack."""
+    port = free_port()
+    return {
+        "LMLAB_NAME": f"pytest-own-{port}", "LMLAB_VLLM_PORT": str(port), "LMLAB_LMCACHE_PORT": str(free_port()),
+        "LMLAB_LMCACHE_HTTP_PORT": str(free_port()), "LMLAB_KV_CACHE_GIB": "1", "LMLAB_LMCACHE_L1_GIB": "0.5",
+        "LMLAB_DISK_DIR": str(tmp_path / "disk"), **extra,
+    }  # fmt: skip
+
+
+def settings_from(env: dict, monkeypatch) -> StackSettings:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return StackSettings()
+
+
+def assert_nothing_left(settings: StackSettings, pids: list[int]) -> None:
+    assert not (settings.state_dir / "stack.json").exists()
+    assert not list(Path("/dev/shm").glob(f"*{settings.shm_name}*")), "shared-memory pool left behind"
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, f"pid {pid} left"

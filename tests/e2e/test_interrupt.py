@@ -6,8 +6,7 @@ import signal
 
 import pytest
 
-from tests.e2e.helpers import start_cli, wait_for
-from tests.e2e.test_launcher import assert_nothing_left, own_stack_env, settings_from
+from tests.e2e.helpers import assert_nothing_left, own_stack_env, settings_from, start_cli, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -3,14 +3,16 @@
 import csv
 import json
 import signal
+import subprocess
+import time
 import uuid
 
 import psutil
 import pytest
 
 from serving.launcher import Stack
-from tests.e2e.helpers import assert_one_line_error, run_cli, start_cli, wait_for
-from tests.e2e.test_launcher import own_stack_env, settings_from
+from tests.e2e.helpers import (assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from,
+                               start_cli, wait_for)  # fmt: skip
 
 pytestmark = pytest.mark.e2e
 
@@ -72,6 +74,38 @@ def test_vllm_killed_mid_run_then_resume_completes_only_what_is_missing(tmp_path
                 assert secret not in path.read_text(errors="replace"), f"the API key leaked into {path}"
     finally:
         Stack(settings).down(quiet=True)
+
+
+def test_lmcache_killed_mid_run_stops_the_run_and_no_row_claims_a_hit_it_did_not_get(tmp_path, monkeypatch):
+    env = own_stack_env(tmp_path)
+    settings = settings_from(env, monkeypatch)
+    out = tmp_path / "run"
+    try:
+        proc = start_cli("experiments.run_graph", "--questions", "3", "--repeats", "3", "--manual-tokens", "600",
+                         "--max-tokens", "4", "--keep-stack", "--out", str(out), env=env)  # fmt: skip
+        wait_for(lambda: (out / "results.csv").exists() and len(rows(out)) >= 2, 900, "two finished calls")
+        services = {s["name"]: s for s in json.loads((settings.state_dir / "stack.json").read_text())["services"]}
+        family = [p.pid for name in ("lmcache", "vllm") for p in [psutil.Process(services[name]["pid"])]
+                  + psutil.Process(services[name]["pid"]).children(recursive=True)]  # fmt: skip
+        killed_at = time.time()
+        psutil.Process(services["lmcache"]["pid"]).kill()
+        stdout, stderr = proc.communicate(timeout=600)
+
+        line = assert_one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                                     "the LMCache server at", "stopped answering", f"--resume {out}")  # fmt: skip
+        kept = rows(out)
+        assert f"{len(kept)} finished calls are kept in {out / 'results.csv'}" in line
+        assert len(kept) >= 2 and kept[0]["variant"] == "cold" and int(kept[1]["lmcache_hit_tokens"]) > 0
+        after_kill = [r for r in kept if float(r["started_at"]) + float(r["total_ms"]) / 1000 > killed_at]
+        assert all(r["lmcache_hit_tokens"] in ("", "0") for r in after_kill), "a row claims LMCache hits after the kill"
+
+        # The stack was kept: its status says the LMCache server is dead. (vLLM may be gone too: a
+        # call stuck on the dead server makes vLLM's engine give up after 5 min, and vLLM exits.)
+        assert run_cli("serving", "status", env=env).returncode == 1
+        assert next(r for r in Stack(settings).status() if r["service"] == "lmcache")["alive"] is False
+    finally:
+        Stack(settings).down(quiet=True)
+    assert_nothing_left(settings, family)
 
 
 def test_sigterm_during_a_run_keeps_results(stack, tmp_path):

@@ -2,13 +2,11 @@
 
 import csv
 import json
-import os
 
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.helpers import assert_one_line_error, run_cli
-from tests.e2e.test_launcher import assert_nothing_left, own_stack_env, settings_from
+from tests.e2e.helpers import assert_nothing_left, own_stack_env, run_cli, settings_from
 
 pytestmark = pytest.mark.e2e
 
@@ -29,18 +27,3 @@ def test_instance_b_gets_its_hits_from_redis(tmp_path, monkeypatch):
     assert json.loads((out / "summary.json").read_text())["scenarios"]["sharing"]["comparison"]["redis_verified"]
     settings = settings_from({**env, "LMLAB_INSTANCES": "2", "LMLAB_REDIS": "true"}, monkeypatch)
     assert_nothing_left(settings, [])
-
-
-def test_missing_redis_server_names_the_fix(tmp_path):
-    env = own_stack_env(tmp_path, LMLAB_REDIS="true", PATH=os.path.dirname(os.__file__))
-    assert_one_line_error(run_cli("serving", "up", env=env), "redis-server is not installed", "make setup")
-
-
-def test_a_redis_url_that_does_not_answer(tmp_path):
-    env = own_stack_env(tmp_path, LMLAB_REDIS="true", LMLAB_REDIS_URL=f"redis://127.0.0.1:{free_port()}")
-    assert_one_line_error(run_cli("serving", "up", env=env), "does not answer", "LMLAB_REDIS_URL")
-
-
-def test_too_little_memory_for_two_instances_is_refused_before_anything_starts(tmp_path):
-    env = own_stack_env(tmp_path, LMLAB_INSTANCES="2", LMLAB_KV_CACHE_GIB="64")
-    assert_one_line_error(run_cli("serving", "up", env=env), "need about", "GiB", "LMLAB_KV_CACHE_GIB")

@@ -36,11 +36,17 @@ def test_one_key_without_the_other_is_a_warning_naming_the_missing_one():
     assert "LANGFUSE_PUBLIC_KEY is not" in from_env({"LANGFUSE_SECRET_KEY": "sk"}).notice
 
 
-def test_a_malformed_url_is_a_warning():
+def test_a_malformed_url_stops_a_run_and_is_a_warning_elsewhere():
     for url in ("cloud.langfuse.com", "ftp://host", "http://", "http://host:port"):
         verdict = from_env({**KEYS, "LANGFUSE_BASE_URL": url})
         assert verdict.settings is None and verdict.warning, url
         assert "LANGFUSE_BASE_URL" in verdict.notice
+        assert verdict.error.startswith(f"LANGFUSE_BASE_URL={url!r}") and "unset LANGFUSE_PUBLIC_KEY" in verdict.error
+
+
+def test_only_a_malformed_url_is_an_error():
+    assert from_env({"LANGFUSE_PUBLIC_KEY": "pk-lf-1"}).error is None
+    assert from_env({**KEYS, "LANGFUSE_BASE_URL": "http://lf.local:3000"}).error is None
 
 
 def test_tracing_can_be_switched_off_explicitly():

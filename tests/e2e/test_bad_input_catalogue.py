@@ -1,0 +1,168 @@
+"""The bad-input catalogue: every way a user can get the input wrong, and what they get back.
+
+Each case runs the real command line (``python -m experiments.run_graph`` or ``python -m serving up``)
+and goes through one check, ``assert_refused``: exit code 2, exactly one ``error:`` line that says
+what is wrong and how to fix it (the words each case lists), no traceback, and a clean state after:
+no run folder (a run that measured nothing leaves none), no state file, shared-memory pool or bound
+port of a stack that did not start, and the shared test stack still healthy.
+
+The main job, ``python -m experiments.run_graph``:
+  manual        missing, empty, binary, not UTF-8, too large for the context
+  names         unknown scenario, unknown layout (LMLAB_LAYOUT)
+  counts        zero questions, negative repeats, one question where a hit needs two,
+                --concurrency outside the load scenario, --expect-reduction that is not a fraction
+  endpoint      malformed URL, nothing listening, a server that is not OpenAI's, a wrong model name,
+                --endpoint with a scenario that runs its own servers,
+                an LMCache /metrics URL (LMLAB_LMCACHE_METRICS_URL) that does not answer
+  output        an --out that cannot be written, --resume of a folder that is not a run
+  settings      a bad LMLAB_* value, a malformed LANGFUSE_BASE_URL (with keys set)
+The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
+  a port in use, a missing model folder, a model folder vLLM cannot load, LMCache flags the
+  server rejects, a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
+  installed, too little memory for the stack
+"""
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from prompts.manual import builtin_manual
+from serving.settings import StackSettings
+from tests.conftest import free_port
+from tests.e2e.helpers import assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from
+
+pytestmark = pytest.mark.e2e
+
+NO_SERVER = "http://127.0.0.1:1/v1"  # nothing listens on port 1
+NO_LANGFUSE_ENV = {k: "" for k in os.environ if k.startswith("LANGFUSE_")}  # a developer's own keys stay out
+LANGFUSE_KEYS = {"LANGFUSE_PUBLIC_KEY": "pk-lf-catalogue", "LANGFUSE_SECRET_KEY": "sk-lf-catalogue"}
+
+
+def assert_refused(proc, *words: str, out: Path | None = None, stack: StackSettings | None = None) -> str:
+    """The catalogue's check: exit 2, one ``error:`` line holding ``words``, no traceback; then no
+    run folder at ``out`` and nothing of ``stack`` left: state file, shared-memory pool, bound ports."""
+    line = assert_one_line_error(proc, *words)
+    assert "Traceback" not in proc.stdout, proc.stdout
+    if out is not None:
+        assert not out.exists(), f"a refused run left {sorted(p.name for p in out.iterdir())} in {out}"
+    if stack is not None:
+        assert_nothing_left(stack, [])
+        for setting, port in stack.ports().items():
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((stack.host, port))  # raises when a server still holds it
+    return line
+
+
+@pytest.fixture
+def bad(tmp_path) -> Path:
+    """A folder of unusable files: manuals, and a model folder whose architecture does not exist."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.md").write_bytes(b"")
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (folder / "latin1.txt").write_bytes(b"na\xefve caf\xe9")
+    (folder / "huge.md").write_text(builtin_manual()[:60_000])
+    (folder / "broken-model").mkdir()
+    (folder / "broken-model" / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    return folder
+
+
+# id: (arguments, environment, words the error line holds). {bad} is the folder above; {endpoint}
+# and {lmcache} are the shared test stack's vLLM endpoint and LMCache HTTP root (those cases start it).
+RUN_GRAPH_CASES = {
+    "missing manual": (["--manual", "{bad}/no-such.md"], {}, ["no-such.md does not exist", "--manual"]),
+    "empty manual": (["--manual", "{bad}/empty.md"], {}, ["empty.md is empty", "some text"]),
+    "binary manual": (["--manual", "{bad}/image.png"], {}, ["image.png looks binary", ".txt or .md"]),
+    "non-UTF-8 manual": (["--manual", "{bad}/latin1.txt"], {}, ["latin1.txt is not UTF-8", "iconv"]),
+    "manual too large for the context": (["--endpoint", "{endpoint}", "--manual", "{bad}/huge.md"], {},
+                                         ["huge.md is", "tokens", "--manual-tokens"]),
+    "unknown scenario": (["--scenario", "nope"], {}, ["unknown scenario 'nope'", "cold_hit"]),
+    "unknown layout": ([], {"LMLAB_LAYOUT": "question_first"}, ["unknown layout 'question_first'", "manual_first"]),
+    "zero questions": (["--questions", "0"], {}, ["--questions must be at least 1, got 0"]),
+    "negative repeats": (["--repeats", "-1"], {}, ["--repeats must be at least 1, got -1"]),
+    "one question where a hit needs two": (["--questions", "1"], {}, ["--questions must be at least 2 for cold_hit"]),
+    "concurrency outside the load scenario": (["--concurrency", "4"], {}, ["--concurrency applies to the load scenario only"]),
+    "reduction that is not a fraction": (["--expect-reduction", "7"], {}, ["--expect-reduction is a fraction between 0 and 1"]),
+    "malformed endpoint": (["--endpoint", "localhost:8000"], {}, ["not an http(s) URL", "http://127.0.0.1:8100/v1"]),
+    "unreachable endpoint": ([], {}, [f"cannot reach {NO_SERVER}", "python -m serving up", "--endpoint"]),
+    "endpoint that is not an OpenAI server": (["--endpoint", "{lmcache}/v1"], {}, ["is not an OpenAI-compatible server"]),
+    "wrong model name": (["--endpoint", "{endpoint}", "--model", "gpt-17"], {},
+                         ["model 'gpt-17' is not served", "smollm2-135m-instruct"]),
+    "endpoint for a scenario that runs its own servers": (["--scenario", "tiers", "--questions", "1"], {},
+                                                          ["tiers restarts and resets the servers", "drop --endpoint"]),
+    "LMCache metrics URL that does not answer": (["--endpoint", "{endpoint}"], {"LMLAB_LMCACHE_METRICS_URL": "http://127.0.0.1:1"},
+                                                 ["LMLAB_LMCACHE_METRICS_URL='http://127.0.0.1:1' does not answer", "leave it empty"]),
+    "bad environment value": ([], {"LMLAB_MAX_TOKENS": "lots"}, ["LMLAB_MAX_TOKENS='lots' is not an integer"]),
+    "malformed LangFuse URL": ([], {**LANGFUSE_KEYS, "LANGFUSE_BASE_URL": "cloud.langfuse.com"},
+                               ["LANGFUSE_BASE_URL='cloud.langfuse.com' is not an http(s) URL", "unset LANGFUSE_PUBLIC_KEY"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RUN_GRAPH_CASES)
+def test_run_graph_refuses(case, bad, tmp_path, request):
+    args, env, words = RUN_GRAPH_CASES[case]
+    places = {"bad": bad}
+    if any("{endpoint}" in a or "{lmcache}" in a for a in args):
+        stack = request.getfixturevalue("stack")
+        places |= {"endpoint": stack.settings.endpoint, "lmcache": stack.settings.lmcache_urls()[0]}
+    out = tmp_path / "run"
+    args = ["--endpoint", NO_SERVER, "--questions", "2", "--repeats", "1", "--out", str(out)] + [a.format(**places) for a in args]
+    proc = run_cli("experiments.run_graph", *args, env={**NO_LANGFUSE_ENV, **env})
+    assert_refused(proc, *words, out=out)
+    if "endpoint" in places:
+        assert request.getfixturevalue("stack").running(), "a refused run must not disturb the stack it used"
+
+
+def test_an_out_folder_that_cannot_be_written(tmp_path):
+    proc = run_cli("experiments.run_graph", "--endpoint", NO_SERVER, "--out", "/proc/no-such-run")
+    assert_refused(proc, "cannot write the run folder /proc/no-such-run", "choose another with --out")
+
+
+def test_resume_of_a_folder_that_is_not_a_run_leaves_it_as_it_was(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = run_cli("experiments.run_graph", "--resume", str(tmp_path))
+    assert_refused(proc, f"{tmp_path} is not a run folder", "run.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_a_port_in_use_when_run_graph_starts_its_stack(tmp_path, monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = own_stack_env(tmp_path, LMLAB_VLLM_PORT=str(port))
+        out = tmp_path / "run"
+        proc = run_cli("experiments.run_graph", "--out", str(out), env=env)
+    assert_refused(proc, f"port {port} on 127.0.0.1 is already in use", "LMLAB_VLLM_PORT", out=out,
+                   stack=settings_from(env, monkeypatch))  # fmt: skip
+
+
+# id: (extra environment for a throw-away stack, words the error line holds). {bad} is the folder
+# above, {free} a free port. A server that exits at start-up is named with its own complaint.
+LAUNCHER_CASES = {
+    "missing model folder": ({"LMLAB_MODEL_DIR": "{bad}/no-model"}, ["has no config.json", "LMLAB_MODEL_DIR"]),
+    "model folder vLLM cannot load": ({"LMLAB_MODEL_DIR": "{bad}/broken-model", "LMLAB_LMCACHE": "false"},
+                                      ["vllm exited during start-up", "no-such-architecture", "python -m serving settings"]),
+    "LMCache flags the server rejects": ({"LMLAB_LMCACHE_L1_GIB": "-1"},
+                                         ["lmcache exited during start-up", "'size' must be a positive integer",
+                                          "python -m serving settings"]),
+    "bad environment value": ({"LMLAB_ENFORCE_EAGER": "maybe"}, ["LMLAB_ENFORCE_EAGER='maybe' is not a boolean", "true/false"]),
+    "Redis URL that does not answer": ({"LMLAB_REDIS": "true", "LMLAB_REDIS_URL": "redis://127.0.0.1:{free}"},
+                                       ["does not answer", "LMLAB_REDIS_URL"]),
+    "no redis-server installed": ({"LMLAB_REDIS": "true", "LMLAB_REDIS_PORT": "{free}", "PATH": os.path.dirname(os.__file__)},
+                                  ["redis-server is not installed", "make setup"]),
+    "too little memory": ({"LMLAB_INSTANCES": "2", "LMLAB_KV_CACHE_GIB": "64"}, ["need about", "GiB", "LMLAB_KV_CACHE_GIB"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", LAUNCHER_CASES)
+def test_serving_up_refuses(case, bad, tmp_path, monkeypatch):
+    extra, words = LAUNCHER_CASES[case]
+    env = own_stack_env(tmp_path, **{k: v.format(bad=bad, free=free_port()) for k, v in extra.items()})
+    proc = run_cli("serving", "up", env=env)
+    valid = {k: v for k, v in env.items() if k.startswith("LMLAB_") and k != "LMLAB_ENFORCE_EAGER"}  # the stack it would be
+    assert_refused(proc, *words, stack=settings_from(valid, monkeypatch))
