@@ -19,7 +19,8 @@ The main job, ``python -m experiments.run_graph``:
 The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
   a port in use, a missing model folder, a model folder vLLM cannot load, LMCache flags the
   server rejects, a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
-  installed, too little memory for the stack
+  installed, too little memory for the stack, an unknown LMLAB_PROFILE, the gpu profile without
+  a model
 """
 
 import json
@@ -156,7 +157,11 @@ LAUNCHER_CASES = {
     "no redis-server installed": ({"LMLAB_REDIS": "true", "LMLAB_REDIS_PORT": "{free}", "PATH": os.path.dirname(os.__file__)},
                                   ["redis-server is not installed", "make setup"]),
     "too little memory": ({"LMLAB_INSTANCES": "2", "LMLAB_KV_CACHE_GIB": "64"}, ["need about", "GiB", "LMLAB_KV_CACHE_GIB"]),
+    "unknown profile": ({"LMLAB_PROFILE": "tpu"}, ["LMLAB_PROFILE='tpu' is not a profile", "cpu, gpu"]),
+    "gpu profile without a model": ({"LMLAB_PROFILE": "gpu", "LMLAB_LMCACHE_L1_GIB": "1"},
+                                    ["the gpu profile serves your own model", "LMLAB_MODEL_DIR", "hub id"]),
 }  # fmt: skip
+BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE"}  # left out when checking what the refused stack left behind
 
 
 @pytest.mark.parametrize("case", LAUNCHER_CASES)
@@ -164,5 +169,5 @@ def test_serving_up_refuses(case, bad, tmp_path, monkeypatch):
     extra, words = LAUNCHER_CASES[case]
     env = own_stack_env(tmp_path, **{k: v.format(bad=bad, free=free_port()) for k, v in extra.items()})
     proc = run_cli("serving", "up", env=env)
-    valid = {k: v for k, v in env.items() if k.startswith("LMLAB_") and k != "LMLAB_ENFORCE_EAGER"}  # the stack it would be
+    valid = {k: v for k, v in env.items() if k.startswith("LMLAB_") and k not in BAD_VALUES}  # the stack it would be
     assert_refused(proc, *words, stack=settings_from(valid, monkeypatch))
