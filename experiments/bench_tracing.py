@@ -34,6 +34,7 @@ from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, Session
 from experiments.scenarios.base import questions_for
 from graphs.context import Context
+from lab.cli import command
 from lab.errors import UserError
 from observability.receiver import BlackHole, LangfuseReceiver, refused_url
 from observability.tracing import Tracing
@@ -150,6 +151,7 @@ def bench(args, endpoint: str, out: Path) -> dict:
     }
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     stack, started = None, False
     try:
@@ -173,12 +175,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['flush_problem'] or 'everything sent'}")  # fmt: skip
         print(f"wrote {out / RESULT_JSON}")
         return 0 if result["passed"] else 1
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     finally:
         if started and stack:
             stack.down()

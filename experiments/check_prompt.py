@@ -24,6 +24,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.markup import escape
 
+from lab.cli import command
 from lab.errors import UserError
 from prompts.layouts import LAYOUTS, dynamic_part, get_layout, static_prefix
 from prompts.manual import builtin_manual, cut_to_budget, read_manual
@@ -141,28 +142,21 @@ def print_report(r: PrefixReport, label: str, tokenizer: str, questions: list[st
     console.print(f"  [{color}]{r.cause}[/]: {escape(r.hint)}")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = parse_args(argv)
-        validate(args)
-        if args.template:
-            read_template(args.template)  # bad templates fail before the tokenizer loads
-        tok = load_tokenizer(args)
-        (first, second), questions = renderings(args, tok)
-        report = compare_renderings(tok, first, second, args.chunk_size)
-        if args.json:
-            print(json.dumps({**asdict(report), "reusable_fraction": round(report.reusable_fraction, 4),
-                              "questions": questions, "tokenizer": tok.label}, indent=2))  # fmt: skip
-        else:
-            print_report(report, args.template or f"layout {args.layout}", tok.label, questions)
-        return 0
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
+    args = parse_args(argv)
+    validate(args)
+    if args.template:
+        read_template(args.template)  # bad templates fail before the tokenizer loads
+    tok = load_tokenizer(args)
+    (first, second), questions = renderings(args, tok)
+    report = compare_renderings(tok, first, second, args.chunk_size)
+    if args.json:
+        print(json.dumps({**asdict(report), "reusable_fraction": round(report.reusable_fraction, 4),
+                          "questions": questions, "tokenizer": tok.label}, indent=2))  # fmt: skip
+    else:
+        print_report(report, args.template or f"layout {args.layout}", tok.label, questions)
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

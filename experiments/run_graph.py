@@ -9,7 +9,6 @@ problem (one line on stderr), 130 interrupted (results so far are kept).
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 import uuid
@@ -29,6 +28,7 @@ from experiments.runner import Run
 from experiments.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
+from lab.cli import handle_interrupts
 from lab.envconfig import env_name
 from metrics.prometheus import delta, hit_tokens
 from nodes.cache_stats import counters_snapshot
@@ -203,9 +203,7 @@ def print_summary(table, comparison: dict, scenario, expect, failure) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     # Ctrl-C and SIGTERM stop the run the same way: servers this run started are stopped, results kept.
-    # SIGINT is set explicitly: a process started in the background inherits it ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    handle_interrupts()
     stack, started, out, new_run, created_out, writer, tracing = None, False, None, False, False, None, None
     try:
         args = parse_args(argv)

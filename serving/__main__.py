@@ -1,19 +1,19 @@
 """``python -m serving up|down|status|settings|model``: the local stack from the command line."""
 
 import argparse
-import signal
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
+from lab.cli import command
 from lab.envconfig import describe
-from lab.errors import UserError
 from serving.launcher import Stack
 from serving.model import resolve_model_dir
 from serving.settings import StackSettings
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m serving",
@@ -21,40 +21,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["up", "down", "status", "settings", "model"])
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # a background start inherits SIGINT ignored
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     out = Console()
-    try:
-        settings = StackSettings()
-        stack = Stack(settings)
-        if args.command == "up":
-            stack.up()
-            out.print(settings.endpoint)
-        elif args.command == "down":
-            stack.down()
-        elif args.command == "status":
-            rows = stack.status()
-            if not rows:
-                out.print(f"stack '{settings.name}' is not running")
-                return 1
-            table = Table("service", "pid", "port", "alive", "healthy", "log")
-            for r in rows:
-                table.add_row(*(str(r[k]) for k in ("service", "pid", "port", "alive", "healthy", "log")))
-            out.print(table)
-            return 0 if all(r["healthy"] for r in rows) else 1
-        elif args.command == "settings":
-            table = Table("setting", "environment variable", "value", "description")
-            for name, env, _default, desc in describe(StackSettings):
-                table.add_row(name, env, str(getattr(settings, name)), desc)
-            out.print(table)
-        elif args.command == "model":
-            out.print(resolve_model_dir(settings.model_dir, hub_ids=settings.gpu))
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    settings = StackSettings()
+    stack = Stack(settings)
+    if args.command == "up":
+        stack.up()
+        out.print(settings.endpoint)
+    elif args.command == "down":
+        stack.down()
+    elif args.command == "status":
+        rows = stack.status()
+        if not rows:
+            out.print(f"stack '{settings.name}' is not running")
+            return 1
+        table = Table("service", "pid", "port", "alive", "healthy", "log")
+        for r in rows:
+            table.add_row(*(str(r[k]) for k in ("service", "pid", "port", "alive", "healthy", "log")))
+        out.print(table)
+        return 0 if all(r["healthy"] for r in rows) else 1
+    elif args.command == "settings":
+        table = Table("setting", "environment variable", "value", "description")
+        for name, env, _default, desc in describe(StackSettings):
+            table.add_row(name, env, str(getattr(settings, name)), desc)
+        out.print(table)
+    elif args.command == "model":
+        out.print(resolve_model_dir(settings.model_dir, hub_ids=settings.gpu))
     return 0
 
 
