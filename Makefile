@@ -2,8 +2,9 @@
 # `make test` (set up, run the test suite against the real stack). Both go through `make setup`.
 PY ?= python3
 # PROFILE=gpu: vLLM's CUDA build with LMCache inside it and your model (LMLAB_MODEL_DIR); see the README.
-PROFILE ?= cpu
-export LMLAB_PROFILE ?= $(PROFILE)
+# LMLAB_PROFILE in the environment picks it too.
+PROFILE ?= $(or $(LMLAB_PROFILE),cpu)
+export LMLAB_PROFILE := $(PROFILE)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
