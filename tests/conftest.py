@@ -45,3 +45,16 @@ def stack(stack_settings):
         yield s
     finally:
         s.down()
+
+
+@pytest.fixture(autouse=True)
+def _revive_the_shared_stack(request):
+    """vLLM's engine can die when a request is aborted while LMCache still moves its KV: an upstream
+    race (vllm-project/vllm#43226, open), seen once in three full runs here. The test during which it
+    died fails on its own; the tests after it get the shared stack restarted instead of a dead one."""
+    if "stack" in request.fixturenames:
+        stack = request.getfixturevalue("stack")
+        if not stack.running():
+            print(f"\nshared stack '{stack.settings.name}' was dead (see its logs in {stack.log_dir}); restarting it")
+            stack.up()
+    yield
