@@ -5,7 +5,7 @@ import pytest
 from graphs.context import Context
 from lab.envconfig import describe
 from lab.errors import UserError
-from serving.launcher import plan
+from serving.recipes import plan
 from serving.settings import StackSettings
 
 
