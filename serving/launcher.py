@@ -10,14 +10,13 @@ import json
 import os
 import socket
 from dataclasses import asdict
-from pathlib import Path
 
 import psutil
 from rich.console import Console
 
 from lab.envconfig import env_name
 from lab.errors import UserError
-from serving import supervisor
+from serving import shm, supervisor
 from serving.model import resolve_model_dir
 from serving.recipes import SERVER_ENV, plan
 from serving.settings import StackSettings
@@ -126,16 +125,26 @@ class Stack:
         supervisor.wait_healthy(s, self.settings.start_timeout_s, console)
 
     def down(self, quiet: bool = False) -> None:
-        """Stop every recorded process group, remove the shared-memory pool and the state file. Logs stay."""
+        """Stop every recorded process group, remove the shared memory its servers used (LMCache's
+        pools by name, what multiprocessing left behind by who held it) and the state file. Logs stay."""
         loaded = self._load()
         services = loaded[1] if loaded else []
+        # Noted before stopping: what the servers map or hold open, and since when they run (a
+        # killed server's files are no longer held by anyone, but were made after it started).
+        held = shm.held_by(p.pid for s in services for p in supervisor.family(s))
+        started = [s.create_time for s in services if s.create_time]
         for s in reversed(services):
             if supervisor.stop(s) and not quiet:
                 console.print(f"  stopped {s.name} (pid {s.pid})")
-        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}"):
+        for pool in shm.SHM.glob(f"*{self.settings.shm_name}"):
             pool.unlink(missing_ok=True)
-        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}_[0-9]*"):
+        for pool in shm.SHM.glob(f"*{self.settings.shm_name}_[0-9]*"):
             pool.unlink(missing_ok=True)
+        left = held | (shm.created_since(min(started)) if started else set())
+        removed = shm.remove_unreferenced(left)
+        if removed and not quiet:
+            mib = sum(size for _, size in removed) / 2**20
+            console.print(f"  removed {len(removed)} shared-memory files the servers left in {shm.SHM} ({mib:.0f} MiB)")
         self.state_file.unlink(missing_ok=True)
         if not quiet:
             console.print(f"stack '{self.settings.name}' is down (logs kept in {self.log_dir})")

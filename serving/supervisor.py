@@ -105,6 +105,17 @@ def group_members(pgid: int) -> list[psutil.Process]:
     return members
 
 
+def family(s: Service) -> list[psutil.Process]:
+    """The live processes of ``s``: its leader, the leader's descendants and what is left in its group."""
+    procs = {p.pid: p for p in group_members(s.pid)} if s.pid is not None else {}
+    if (proc := s.process()) is not None:
+        try:
+            procs |= {p.pid: p for p in [proc, *proc.children(recursive=True)]}
+        except psutil.Error:
+            pass
+    return list(procs.values())
+
+
 def stop(s: Service) -> bool:
     """Stop the group ``s`` leads, even when the leader is gone: a killed vLLM leaves its engine and
     worker processes running. True when the leader itself was still running."""
