@@ -31,7 +31,7 @@ from graphs.context import Context
 from lab.cli import handle_interrupts
 from lab.envconfig import env_name
 from metrics.prometheus import delta, hit_tokens
-from nodes.cache_stats import counters_snapshot
+from clients.measured import counters_snapshot
 from lab.errors import ServerGone, UserError
 from observability.settings import from_env as langfuse_settings
 from observability.tracing import Tracing
@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         writer = ResultsWriter(out)
         started_at = time.monotonic()
 
-        def on_call(row: dict) -> None:
+        def on_call(record) -> None:
+            row = record.row()
             tiers = ""
             if row.get("lmcache_l1_hit_tokens") is not None:
                 tiers = f"  (vLLM {row['device_hit_tokens']}, LMCache L1 {row['lmcache_l1_hit_tokens']}, L2 {row['lmcache_l2_hit_tokens']})"

@@ -6,12 +6,13 @@ and ``suffix`` go around it (``experiments.bare``). Every path writes the same r
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from experiments.bare import bare_calls
 from experiments.results import ResultsWriter
 from experiments.scenarios import Scenario, Session
 from graphs.graph import graph
+from metrics.records import CallRecord
 from observability.tracing import Tracing
 
 
@@ -20,21 +21,14 @@ def planned_ids(session: Session) -> list[int]:
     return session.question_ids or list(range(len(session.questions)))
 
 
-def result_row(run_id: str, scenario: str, session: Session, call: dict) -> dict:
-    planned_id = planned_ids(session)[call["question_id"]]
-    return {
-        "run_id": run_id,
-        "scenario": scenario,
-        "variant": session.variants[planned_id],
-        "repeat": session.repeat,
-        "session": session.name,
-        **call,
-        "question_id": planned_id,
-    }
+def result_row(run_id: str, scenario: str, session: Session, call: CallRecord) -> CallRecord:
+    planned_id = planned_ids(session)[call.question_id]
+    return replace(call, run_id=run_id, scenario=scenario, variant=session.variants[planned_id], repeat=session.repeat,
+                   session=session.name, question_id=planned_id)  # fmt: skip
 
 
-def graph_calls(session: Session, scenario: str, tracing: Tracing | None = None) -> Iterator[dict]:
-    """Stream one graph run, yielding each finished call: each ``collect_cache_stats`` update carries one.
+def graph_calls(session: Session, scenario: str, tracing: Tracing | None = None) -> Iterator[CallRecord]:
+    """Stream one graph run, yielding each finished call: whichever node records a call returns it in ``calls``.
     The graph waits between calls until the next one is asked for. The run metadata names the
     scenario and each question's variant, for the graph's traces."""
     inputs = {"questions": session.questions, "manual_edition": session.edition}
@@ -43,7 +37,8 @@ def graph_calls(session: Session, scenario: str, tracing: Tracing | None = None)
     if tracing is not None:
         config = tracing.apply(config)
     for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):
-        yield from (update.get("collect_cache_stats") or {}).get("calls", [])
+        for change in update.values():
+            yield from (change or {}).get("calls", [])
 
 
 @dataclass
@@ -54,11 +49,11 @@ class Run:
     run_id: str
     scenario: Scenario
     writer: ResultsWriter
-    on_call: Callable[[dict], None]
+    on_call: Callable[[CallRecord], None]
     tracing: Tracing | None = None
     errors: list[str] = field(default_factory=list)  # sessions that failed in a concurrent run
 
-    def calls(self, session: Session) -> Iterator[dict]:
+    def calls(self, session: Session) -> Iterator[CallRecord]:
         """The session's calls, made one per step through its client: each step makes one call,
         writes its row and yields it. Scenarios interleave sessions call by call with this."""
         if session.before is not None:

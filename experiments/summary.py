@@ -2,20 +2,21 @@
 
 import pandas as pd
 
+from metrics.records import CallRecord, summary_fields
 
-def variant_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (scenario, variant): calls, TTFT median and p90, mean and minimum hit rates."""
+
+def variant_table(df: pd.DataFrame, record_type: type = CallRecord) -> pd.DataFrame:
+    """One row per (scenario, variant): calls, TTFT median and p90, mean and minimum hit rates,
+    then every call-record field marked for the summary, aggregated as its metadata says."""
     grouped = df.groupby(["scenario", "variant"], sort=False)
+    derived = {name: (name, how) for name, how in summary_fields(record_type).items() if name in df.columns}
     table = grouped.agg(
         calls=("ttft_ms", "size"),
         ttft_median_ms=("ttft_ms", "median"),
         ttft_p90_ms=("ttft_ms", lambda s: s.quantile(0.9)),
-        prompt_tokens=("prompt_tokens", "median"),
-        cached_tokens=("cached_tokens", "median"),
         hit_rate_mean=("hit_rate", "mean"),
         hit_rate_min=("hit_rate", "min"),
-        device_hit_rate=("device_hit_rate", "mean"),
-        lmcache_hit_rate=("lmcache_hit_rate", "mean"),
+        **derived,
     )
     return table.round(4).reset_index()
 

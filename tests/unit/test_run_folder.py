@@ -7,10 +7,11 @@ from experiments.results import RESULTS_CSV, ResultsWriter, count_rows
 from experiments.run_graph import RUN_JSON, discard_unused_run, stopped_run_advice
 from graphs.context import Context
 from lab.errors import ServerGone, UserError
-from nodes.cache_stats import lmcache_counters
+from metrics.records import CallRecord
+from clients.measured import lmcache_counters
 from tests.conftest import free_port
 
-ROW = {"run_id": "r", "scenario": "cold_hit", "variant": "cold", "answer": "two\nlines"}
+ROW = CallRecord(run_id="r", scenario="cold_hit", variant="cold", answer="two\nlines")
 
 
 def test_results_csv_appears_with_the_first_row_not_before(tmp_path):
