@@ -23,7 +23,7 @@ import psutil
 import redis
 from rich.console import Console
 
-from lab.envconfig import env_name
+from lab.settings import env_name, resolve
 from lab.errors import UserError
 from serving.model import resolve_model_dir
 from serving.settings import StackSettings
@@ -192,7 +192,7 @@ class Stack:
     """The stack described by ``settings``: ``up`` starts or reuses it, ``down`` stops it."""
 
     def __init__(self, settings: StackSettings | None = None):
-        self.settings = settings or StackSettings()
+        self.settings = settings or resolve(StackSettings)
         self.state_file = self.settings.state_dir / "stack.json"
         self.log_dir = self.settings.state_dir / "logs"
 
