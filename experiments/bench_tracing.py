@@ -12,7 +12,7 @@ exits 1 when tracing slows the median hit TTFT by more than ``--max-overhead`` o
 
   --runs N           graph runs after the cold one, half of them traced (default 40)
   --questions N      hit questions per graph run (default 2)
-  --manual-tokens N  manual size (default 4000, as a default run)
+  --manual-tokens N  manual size (default: a default run's, Context.manual_tokens)
   --langfuse WHERE   receiver (default), hang or refused
   --endpoint URL     use a running server; default: start (or reuse) the local stack
 """
@@ -68,7 +68,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m experiments.bench_tracing", description=__doc__.split("\n\n")[1])
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--questions", type=int, default=2)
-    p.add_argument("--manual-tokens", type=int, default=4000)
+    p.add_argument("--manual-tokens", type=int, default=Context().manual_tokens)
     p.add_argument("--max-tokens", type=int, default=8)
     p.add_argument("--max-overhead", type=float, default=0.05, help="fail above this slowdown of the median hit TTFT")
     p.add_argument("--langfuse", choices=list(LANGFUSE_TARGETS), default="receiver",

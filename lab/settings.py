@@ -116,3 +116,21 @@ def describe(cls) -> list[tuple[str, str, object, str]]:
         for f in dataclasses.fields(cls)
         if f.init
     ]
+
+
+def with_resolved_defaults(cls: type[T], env: Mapping | None = None) -> type[T]:
+    """A subclass of ``cls`` whose field defaults are the values ``resolve`` gives now, each
+    description saying where its value came from. LangGraph Studio builds the run's Context from the
+    fields a user filled in (``cls(**inputs)``), so this is how ``LMLAB_*`` and the profile reach a
+    Studio run, and how Studio's form shows the values a run will really use."""
+    obj, sources = resolve_with_sources(cls, env=env)
+    spec = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        source = sources[f.name]
+        note = "" if source == DEFAULT else f" (default here from {source})"
+        meta = {**f.metadata, "description": f.metadata.get("description", "") + note}
+        spec.append((f.name, f.type, dataclasses.field(default=getattr(obj, f.name), metadata=meta)))
+    params = getattr(cls, "__dataclass_params__")
+    return dataclasses.make_dataclass(cls.__name__, spec, bases=(cls,), frozen=params.frozen, kw_only=True)
