@@ -14,7 +14,7 @@ from dataclasses import asdict
 import psutil
 from rich.console import Console
 
-from lab.envconfig import env_name
+from lab.settings import env_name, resolve
 from lab.errors import UserError
 from serving import shm, supervisor
 from serving.model import resolve_model_dir
@@ -29,7 +29,7 @@ class Stack:
     """The stack described by ``settings``: ``up`` starts or reuses it, ``down`` stops it."""
 
     def __init__(self, settings: StackSettings | None = None):
-        self.settings = settings or StackSettings()
+        self.settings = settings or resolve(StackSettings)
         self.state_file = self.settings.state_dir / "stack.json"
         self.log_dir = self.settings.state_dir / "logs"
 
