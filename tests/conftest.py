@@ -64,8 +64,10 @@ def stack(stack_settings):
 @pytest.fixture(autouse=True)
 def _revive_the_shared_stack(request):
     """vLLM's engine can die when a request is aborted while LMCache still moves its KV: an upstream
-    race (vllm-project/vllm#43226, open), seen once in three full runs here. The test during which it
-    died fails on its own; the tests after it get the shared stack restarted instead of a dead one."""
+    race (vllm-project/vllm#43226, open), seen once in three full runs here. No test aborts a call
+    on this stack any more (a run that uses it finishes the call in flight on Ctrl-C or SIGTERM;
+    tests that kill servers or cut calls short get a stack of their own); should the engine still
+    die, the tests after it get the shared stack restarted instead of a dead one."""
     if "stack" in request.fixturenames:
         stack = request.getfixturevalue("stack")
         if not stack.running():
