@@ -29,6 +29,7 @@ from experiments.scenarios import Scenario, ScenarioOptions, create
 from experiments.spec import RUN_JSON, RunSpec
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
+from lab.cli import finish_the_call_in_flight
 from lab.errors import ServerGone, UserError
 from metrics.prometheus import delta, hit_tokens
 from metrics.records import CallRecord
@@ -196,11 +197,15 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
             console.print(call_line(record, run.writer.rows_written, total))
             if record.cache_note and not scenario.kv_from_earlier_sessions:
                 console.print(f"    [yellow]! prediction off by more than one chunk: {record.cache_note}[/]")
+            stop_if_asked()  # a Ctrl-C noted during this call stops the run here, between calls
 
         started_at = time.monotonic()
         before = counters_snapshot(ctx)
         executor = Executor(run_id, scenario.name, run.writer, on_call, tracing=run.tracing)
-        scenario.run(sessions, executor)
+        # Servers that outlive this run (--endpoint, --keep-stack, a reused stack) may serve others:
+        # Ctrl-C lets the call in flight finish instead of aborting it (vllm-project/vllm#43226).
+        with finish_the_call_in_flight(run.stack is None or not run.started or spec.args.keep_stack) as stop_if_asked:
+            scenario.run(sessions, executor)
         after = counters_snapshot(ctx)
         run.writer.close()
         elapsed = time.monotonic() - started_at
