@@ -9,7 +9,6 @@ from graphs.state import State
 from lab.errors import ServerGone
 from metrics.prometheus import delta, hit_tokens, parse_counters
 from metrics.records import call_record
-from observability.calls import annotate_call
 from prompts.prefix_analysis import prediction_note
 
 
@@ -36,8 +35,7 @@ def counters_snapshot(ctx: Context) -> dict | None:
 
 def collect_cache_stats(state: State, runtime: Runtime[Context], config: RunnableConfig) -> dict:
     """Reads ``pending``, ``metrics_before`` and ``prediction``; appends one record to ``calls`` (flagging
-    a prediction more than one chunk off) and moves to the next question. When the run is traced, the
-    record's figures also go on this node's LangFuse observation."""
+    a prediction more than one chunk off) and moves to the next question."""
     ctx = runtime.context or Context()
     hits = None
     after = counters_snapshot(ctx) if state.metrics_before is not None else None
@@ -55,6 +53,5 @@ def collect_cache_stats(state: State, runtime: Runtime[Context], config: Runnabl
         pending |= {k: p[k] for k in ("shared_prefix_tokens", "predicted_cached_tokens", "first_difference")}
         pending["cache_note"] = note
     record = call_record(pending, hits, layout=ctx.layout, static_prefix_tokens=state.static_prefix_tokens)
-    annotate_call(config, record)
     done = {"pending": None, "metrics_before": None, "prediction": None}
     return {"calls": [record], **done, "question_index": state.question_index + 1}

@@ -1,18 +1,10 @@
-"""Put one finished LLM call's figures on the LangFuse observation of the node that records it.
+"""Which figures of one finished LLM call go on its LangFuse observation, and under which labels.
 
-``get_client().update_current_span()`` relies on the OpenTelemetry context of the calling thread or
-task. In async runs (``ainvoke``, ``astream``, ``langgraph dev``) the callback handler opens each
-node's span in another context, so that call finds no span (langfuse issue #8010). Here the
-observation is looked up instead by the node's run id, which LangChain hands every node in its
-config (``config["callbacks"].parent_run_id``), in the handler that opened it. That works the same
-in sync and async runs, and needs no context at all.
+Pure functions over a call record (a dict, or a dataclass once the record is typed) and the run
+metadata; ``observability.handler`` puts them on the trace.
 """
 
-import logging
-
-from langchain_core.runnables import RunnableConfig
-
-log = logging.getLogger(__name__)
+import dataclasses
 
 # The call record's fields that go into the observation's metadata, besides scenario and variant.
 CALL_METADATA = [
@@ -22,23 +14,23 @@ CALL_METADATA = [
 CALL_SCORES = ["ttft_ms", "hit_rate"]
 
 
-def node_observation(config: RunnableConfig | None):
-    """The LangFuse observation of the node running with ``config``, or None when untraced."""
-    callbacks = (config or {}).get("callbacks")
-    run_id = getattr(callbacks, "parent_run_id", None)
-    if run_id is None:
-        return None
-    for handler in getattr(callbacks, "handlers", []):
-        runs = getattr(handler, "_runs", None)  # LangFuse's CallbackHandler: run id -> open observation
-        if isinstance(runs, dict) and run_id in runs:
-            return runs[run_id]
-    return None
+def as_dict(record) -> dict:
+    """A call record as a dict, whether it is one already or a dataclass."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return dataclasses.asdict(record)
+    return dict(record)
 
 
-def call_labels(config: RunnableConfig | None, question_id: int | None) -> dict:
+def recorded_calls(outputs) -> list[dict]:
+    """The call records a graph node returned: the ``calls`` it adds to the state, else none."""
+    calls = outputs.get("calls") if isinstance(outputs, dict) else None
+    return [as_dict(c) for c in calls] if isinstance(calls, list) else []
+
+
+def call_labels(metadata: dict | None, question_id: int | None) -> dict:
     """Scenario and variant of a call, from the run metadata (``variants`` per question, or one
     ``variant``); empty when the run carries none, e.g. a graph run from Studio."""
-    meta = (config or {}).get("metadata") or {}
+    meta = metadata or {}
     variants = meta.get("variants")
     if isinstance(variants, list) and isinstance(question_id, int) and 0 <= question_id < len(variants):
         variant = variants[question_id]
@@ -47,19 +39,11 @@ def call_labels(config: RunnableConfig | None, question_id: int | None) -> dict:
     return {"scenario": str(meta.get("scenario") or ""), "variant": str(variant or "")}
 
 
-def annotate_call(config: RunnableConfig | None, record: dict) -> None:
-    """Metadata ``CALL_METADATA`` + scenario + variant on the node's observation; scores
-    ``CALL_SCORES`` on it and on the trace. Does nothing untraced; never fails the run."""
-    observation = node_observation(config)
-    if observation is None:
-        return
-    try:
-        figures = {k: record.get(k) for k in CALL_METADATA} | call_labels(config, record.get("question_id"))
-        observation.update(metadata=figures)
-        for name in CALL_SCORES:
-            value = record.get(name)
-            if value is not None:
-                observation.score(name=name, value=float(value), data_type="NUMERIC")
-                observation.score_trace(name=name, value=float(value), data_type="NUMERIC")
-    except Exception as err:  # tracing must never cost a measurement
-        log.warning("could not annotate the LangFuse observation: %s", err)
+def call_metadata(record: dict, metadata: dict | None) -> dict:
+    """The observation metadata of one call: ``CALL_METADATA`` plus scenario and variant."""
+    return {k: record.get(k) for k in CALL_METADATA} | call_labels(metadata, record.get("question_id"))
+
+
+def call_scores(record: dict) -> dict[str, float]:
+    """The numeric scores of one call; a figure the call could not measure is left out."""
+    return {name: float(record[name]) for name in CALL_SCORES if record.get(name) is not None}

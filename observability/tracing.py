@@ -3,7 +3,8 @@
 With the handler in the config every graph node becomes an observation and the streamed chat call a
 generation with model, usage (cached input tokens as ``input_cache_read``) and completion start
 time, from which LangFuse shows TTFT. The run is one LangFuse session; scenario and variants are
-the traces' tags. ``annotate_call`` adds each call's cache figures (see ``observability.calls``).
+the traces' tags. The handler (``observability.handler``) also puts each call's cache figures on the
+node that recorded it, so the graph itself never imports tracing.
 """
 
 import atexit
@@ -114,14 +115,14 @@ class Tracing:
         """
         if not self.enabled:
             return config
-        from langfuse.langchain import CallbackHandler
+        from observability.handler import CallFiguresHandler
 
         meta = dict(config.get("metadata") or {})
         variants = meta.get("variants") if isinstance(meta.get("variants"), list) else [meta.get("variant")]
         tags = [str(t) for t in [meta.get("scenario"), *variants] if t]
         meta["langfuse_session_id"] = session_id or self.session_id
         meta["langfuse_tags"] = list(dict.fromkeys(tags))
-        handler = CallbackHandler(public_key=self.settings.public_key)
+        handler = CallFiguresHandler(public_key=self.settings.public_key)
         return {**config, "metadata": meta, "callbacks": [*(config.get("callbacks") or []), handler]}
 
     def flush(self, timeout_s: float = 5.0) -> str | None:
@@ -137,7 +138,10 @@ class Tracing:
         url = lf_settings.shown_url(self.settings.base_url)
         problem = None
         if self._flushing.is_alive():
-            # Don't let the SDK's exit hook wait for a server that does not answer.
+            # Don't let the SDK's exit hook wait for a server that does not answer. The SDK has no
+            # public way to drop that hook (``Langfuse.shutdown()`` flushes first, i.e. hangs too), so
+            # this reaches for the resource manager whose ``shutdown`` it registers with atexit;
+            # tests/unit/test_tracing_handler.py fails when a new SDK moves either.
             resources = getattr(self.client, "_resources", None)
             if resources is not None:
                 atexit.unregister(resources.shutdown)

@@ -25,7 +25,7 @@ from experiments.scenarios import SCENARIOS, Session
 from graphs.context import Context
 from graphs.graph import graph
 from observability.calls import CALL_METADATA
-from observability.receiver import BlackHole, LangfuseReceiver, metadata
+from tests.langfuse_receiver import BlackHole, LangfuseReceiver, metadata
 from observability.settings import UNTRACED
 from observability.tracing import Tracing
 from tests.e2e.helpers import ROOT, run_cli, wait_for
@@ -171,7 +171,7 @@ def test_graph_served_by_langgraph_dev_is_traced(stack, receiver, tmp_path):
 
     config = tmp_path / "langgraph.json"
     config.write_text(
-        json.dumps({"dependencies": [str(ROOT)], "graphs": {"qa": str(ROOT / "observability/studio.py:traced_graph")}})
+        json.dumps({"dependencies": [str(ROOT)], "graphs": {"qa": str(ROOT / "graphs/studio.py:traced_graph")}})
     )
     port = free_port()
     env = {**os.environ, **keys(receiver.url), "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true",
