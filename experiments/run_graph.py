@@ -33,6 +33,7 @@ from lab.envconfig import env_name
 from metrics.prometheus import delta, hit_tokens
 from nodes.cache_stats import counters_snapshot
 from lab.errors import ServerGone, UserError
+from observability.experiments import experiment_plan
 from observability.settings import from_env as langfuse_settings
 from observability.tracing import Tracing
 from prompts.layouts import get_layout
@@ -256,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {tracing.notice}", file=sys.stderr)
         else:
             console.print(tracing.notice)
+        tracing.record_experiments(lambda: experiment_plan(run_id, scenario.name, vars(ctx),
+                                                           stack.settings.as_dict() if stack else {}, versions()))  # fmt: skip
         writer = ResultsWriter(out)
         started_at = time.monotonic()
 
@@ -279,12 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         after = counters_snapshot(ctx)
         writer.close()
         elapsed = time.monotonic() - started_at
+        df = load_results(out)
+        tracing.experiment_results(df)
         trace_problem = tracing.flush()
         if trace_problem:
             print(f"warning: {trace_problem}", file=sys.stderr)
         tags = [scenario.name, *dict.fromkeys(v for s in sessions for v in s.variants)]
 
-        df = load_results(out)
         table = variant_table(df)
         comparison = scenario.comparison(df)
         expect = args.expect_reduction if args.expect_reduction is not None else scenario.default_expect

@@ -35,8 +35,8 @@ def span_ids(span) -> tuple[str, str]:
 class CallFiguresHandler(CallbackHandler):
     """``CallFiguresHandler(public_key=...)`` in a graph run's callbacks, instead of LangFuse's own.
 
-    ``on_call(record, run_metadata, trace_id)`` (optional) hears of every traced call, e.g. to link
-    it to an experiment run."""
+    ``on_call(record, run_metadata, span)`` (optional) hears of every traced call while its node's
+    span is still open, e.g. to label it as an experiment item."""
 
     def __init__(self, *, public_key: str, on_call=None, **kwargs):
         super().__init__(public_key=public_key, **kwargs)
@@ -77,6 +77,6 @@ class CallFiguresHandler(CallbackHandler):
                                              data_type="NUMERIC")  # fmt: skip
                     self.client.create_score(name=name, value=value, trace_id=trace_id, data_type="NUMERIC")
                 if self.on_call is not None:
-                    self.on_call(record, metadata, trace_id)
+                    self.on_call(record, metadata, span)
         except Exception as err:  # tracing must never cost a measurement
             log.warning("could not annotate the LangFuse observation: %s", err)

@@ -66,6 +66,8 @@ class Tracing:
         self._flushing: threading.Thread | None = None
         self._problem: str | None = None
         self._saved_loggers: list[tuple[logging.Logger, bool]] = []
+        self.experiments = None  # an ExperimentRecorder once record_experiments() is called
+        self._experiments_done = False
         if self.settings is None:
             return
         try:
@@ -101,12 +103,38 @@ class Tracing:
 
     def info(self) -> dict:
         """What a run folder may keep about its tracing: never a key."""
-        return {
+        info = {
             "enabled": self.enabled,
             "base_url": lf_settings.shown_url(self.settings.base_url) if self.enabled else None,
             "session_id": self.session_id if self.enabled else None,
             "notice": self.notice,
         }
+        if self.experiments is not None:
+            info["experiments"] = self.experiments.summary()
+        return info
+
+    def record_experiments(self, plan) -> None:
+        """Also record this run as LangFuse experiment runs (``observability.experiments``): the
+        calls of every graph run traced from now on are linked at flush. ``plan`` is an
+        ``ExperimentPlan`` or a function making one. A no-op untraced; a plan that cannot be made
+        costs the run one warning at flush, never the run."""
+        if not self.enabled:
+            return
+        from observability.experiments import ExperimentRecorder
+
+        try:
+            self.experiments = ExperimentRecorder(self.client, plan() if callable(plan) else plan)
+        except Exception as err:
+            logging.getLogger("langfuse").warning("the run is not recorded as experiment runs: %s", err)
+
+    def experiment_results(self, rows) -> None:
+        """The run's results table, from which the experiment runs' scores are computed at flush."""
+        if self.experiments is not None:
+            self.experiments.results = rows
+
+    def _on_call(self, record: dict, metadata: dict, span) -> None:
+        if self.experiments is not None:
+            self.experiments.on_call(record, metadata, span)
 
     def apply(self, config: dict, *, session_id: str | None = None) -> dict:
         """A copy of a graph run's config with the LangFuse handler, session and tags added.
@@ -122,11 +150,11 @@ class Tracing:
         tags = [str(t) for t in [meta.get("scenario"), *variants] if t]
         meta["langfuse_session_id"] = session_id or self.session_id
         meta["langfuse_tags"] = list(dict.fromkeys(tags))
-        handler = CallFiguresHandler(public_key=self.settings.public_key)
+        handler = CallFiguresHandler(public_key=self.settings.public_key, on_call=self._on_call)
         return {**config, "metadata": meta, "callbacks": [*(config.get("callbacks") or []), handler]}
 
     def flush(self, timeout_s: float = 5.0) -> str | None:
-        """Send what is pending, waiting at most ``timeout_s``. Returns a one-line warning when
+        """Send what is pending (the experiment runs first, the first time), waiting at most ``timeout_s``. Returns a one-line warning when
         LangFuse did not take everything (unreachable, refusing, too slow), else None."""
         if not self.enabled:
             return None
@@ -154,6 +182,12 @@ class Tracing:
 
     def _flush_quietly(self) -> None:
         try:
+            if self.experiments is not None and not self._experiments_done:
+                self._experiments_done = True  # once: a second flush only sends what is left
+                try:
+                    self.experiments.record()
+                except Exception as err:  # counted and summed up like any failed export
+                    logging.getLogger("langfuse").warning("could not record the experiment runs: %s", err)
             self.client.flush()
         except Exception as err:  # a broken export must not print a thread traceback
             logging.getLogger("langfuse").warning("flush failed: %s", err)
