@@ -1,30 +1,34 @@
 """Which figures of one finished LLM call go on its LangFuse observation, and under which labels.
 
-Pure functions over a call record (a dict, or a dataclass once the record is typed) and the run
-metadata; ``observability.handler`` puts them on the trace.
+Pure functions over a ``CallRecord`` and the run metadata; ``observability.handler`` puts them on the
+trace. The metadata is the record's ``trace_metadata`` (every field not marked ``trace=False`` in
+``metrics/records.py``), so a field added to the record reaches the trace without an edit here.
 """
 
-import dataclasses
+from dataclasses import fields
 
-# The call record's fields that go into the observation's metadata, besides scenario and variant.
-CALL_METADATA = [
-    "ttft_ms", "prompt_tokens", "cached_tokens", "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "layout",
-]  # fmt: skip
+from metrics.records import CallRecord, trace_metadata
+
 # Numeric scores put on the observation and on its trace.
 CALL_SCORES = ["ttft_ms", "hit_rate"]
+_FIELDS = {f.name for f in fields(CallRecord)}
 
 
-def as_dict(record) -> dict:
-    """A call record as a dict, whether it is one already or a dataclass."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return dataclasses.asdict(record)
-    return dict(record)
+def as_record(call) -> CallRecord | None:
+    """A call a node returned as a ``CallRecord`` (a dict with its fields is taken too), else None."""
+    if isinstance(call, CallRecord):
+        return call
+    if isinstance(call, dict):
+        return CallRecord(**{k: v for k, v in call.items() if k in _FIELDS})
+    return None
 
 
-def recorded_calls(outputs) -> list[dict]:
+def recorded_calls(outputs) -> list[CallRecord]:
     """The call records a graph node returned: the ``calls`` it adds to the state, else none."""
     calls = outputs.get("calls") if isinstance(outputs, dict) else None
-    return [as_dict(c) for c in calls] if isinstance(calls, list) else []
+    if not isinstance(calls, list):
+        return []
+    return [r for r in map(as_record, calls) if r is not None]
 
 
 def call_labels(metadata: dict | None, question_id: int | None) -> dict:
@@ -39,11 +43,12 @@ def call_labels(metadata: dict | None, question_id: int | None) -> dict:
     return {"scenario": str(meta.get("scenario") or ""), "variant": str(variant or "")}
 
 
-def call_metadata(record: dict, metadata: dict | None) -> dict:
-    """The observation metadata of one call: ``CALL_METADATA`` plus scenario and variant."""
-    return {k: record.get(k) for k in CALL_METADATA} | call_labels(metadata, record.get("question_id"))
+def call_metadata(record: CallRecord, metadata: dict | None) -> dict:
+    """The observation metadata of one call: its trace figures, labelled with scenario and variant
+    from the run metadata (inside the graph the record does not carry them yet)."""
+    return trace_metadata(record) | call_labels(metadata, record.question_id)
 
 
-def call_scores(record: dict) -> dict[str, float]:
+def call_scores(record: CallRecord) -> dict[str, float]:
     """The numeric scores of one call; a figure the call could not measure is left out."""
-    return {name: float(record[name]) for name in CALL_SCORES if record.get(name) is not None}
+    return {name: float(getattr(record, name)) for name in CALL_SCORES if getattr(record, name) is not None}

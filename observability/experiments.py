@@ -161,13 +161,14 @@ class ExperimentRecorder:
         self.results: pd.DataFrame | None = None
         self.recorded: dict | None = None  # what record() did, for the run folder
 
-    def on_call(self, record: dict, metadata: dict, span) -> None:
+    def on_call(self, record, metadata: dict, span) -> None:
         """Label the call's span as an experiment item (the attributes a LangFuse v4 server reads)."""
         from langfuse import LangfuseOtelSpanAttributes as A
         from opentelemetry import trace
 
-        variant = call_labels(metadata, record.get("question_id"))["variant"] or "default"
-        question = str(record.get("question") or "")
+        row = record.row()
+        variant = call_labels(metadata, record.question_id)["variant"] or "default"
+        question = str(record.question or "")
         ctx = span.get_span_context()
         trace_id, span_id = trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id)
         m = self.plan.manual
@@ -181,7 +182,7 @@ class ExperimentRecorder:
                                                     "manual_fingerprint": m.fingerprint}),
             A.EXPERIMENT_ITEM_ROOT_OBSERVATION_ID: span_id,
         })  # fmt: skip
-        self.links.append(Link(variant, question, trace_id, span_id, dict(record)))
+        self.links.append(Link(variant, question, trace_id, span_id, row))
 
     def describe(self, variant: str) -> str:
         baseline = " (baseline)" if variant == self.baseline() else ""

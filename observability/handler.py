@@ -65,13 +65,13 @@ class CallFiguresHandler(CallbackHandler):
         self._node_spans.pop(run_id, None)
         return super().on_chain_error(error, run_id=run_id, **kwargs)
 
-    def _annotate(self, span, metadata: dict, calls: list[dict]) -> None:
+    def _annotate(self, span, metadata: dict, calls: list) -> None:
         """Metadata and scores of the node's calls on its span; scores also on the trace."""
         try:
             trace_id, observation_id = span_ids(span)
             for record in calls:
                 for key, value in call_metadata(record, metadata).items():
-                    span.set_attribute(f"{LangfuseOtelSpanAttributes.OBSERVATION_METADATA}.{key}", json.dumps(value))
+                    span.set_attribute(f"{LangfuseOtelSpanAttributes.OBSERVATION_METADATA}.{key}", json.dumps(value, default=str))
                 for name, value in call_scores(record).items():
                     self.client.create_score(name=name, value=value, trace_id=trace_id, observation_id=observation_id,
                                              data_type="NUMERIC")  # fmt: skip

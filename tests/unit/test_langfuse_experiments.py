@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from langgraph.graph import END, START, StateGraph
 
+from metrics.records import CallRecord
+
 from observability.experiments import (
     CACHE_SOURCES,
     ExperimentPlan,
@@ -37,10 +39,10 @@ class State(TypedDict):
 def record(state: State) -> dict:
     i = len(state["calls"])
     cached = 0 if i == 0 else 512
-    return {"calls": [{"question_id": i, "question": state["questions"][i], "ttft_ms": TTFT["cold" if i == 0 else "hit"],
-                       "prompt_tokens": 700, "cached_tokens": cached, "device_hit_tokens": 0,
-                       "lmcache_hit_tokens": cached, "lmcache_l1_hit_tokens": cached, "lmcache_l2_hit_tokens": 0,
-                       "hit_rate": cached / 700, "layout": "manual_first"}]}  # fmt: skip
+    return {"calls": [CallRecord(question_id=i, question=state["questions"][i], ttft_ms=TTFT["cold" if i == 0 else "hit"],
+                                 prompt_tokens=700, cached_tokens=cached, device_hit_tokens=0, lmcache_hit_tokens=cached,
+                                 lmcache_l1_hit_tokens=cached, lmcache_l2_hit_tokens=0, hit_rate=round(cached / 700, 4),
+                                 layout="manual_first")]}  # fmt: skip
 
 
 def graph():
@@ -62,7 +64,7 @@ def run(receiver, plan=PLAN, sessions=2) -> Tracing:
             config = tracing.apply({"metadata": {"scenario": plan.scenario, "session": f"s{r}",
                                                  "variants": ["cold", "hit", "hit"]}})  # fmt: skip
             out = graph().invoke({"questions": QUESTIONS, "calls": []}, config=config)
-            rows += [{**c, "session": f"s{r}", "variant": "cold" if c["question_id"] == 0 else "hit"} for c in out["calls"]]
+            rows += [{**c.row(), "session": f"s{r}", "variant": "cold" if c.question_id == 0 else "hit"} for c in out["calls"]]
         tracing.experiment_results(pd.DataFrame(rows))
         assert tracing.flush() is None
     finally:

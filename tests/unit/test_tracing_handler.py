@@ -14,12 +14,13 @@ from typing import Annotated, TypedDict
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from observability.calls import CALL_METADATA
+from metrics.records import CallRecord, trace_metadata
 from observability.tracing import Tracing
 from tests.langfuse_receiver import LangfuseReceiver, metadata
 
-RECORD = {"question_id": 1, "ttft_ms": 12.5, "prompt_tokens": 700, "cached_tokens": 512, "device_hit_tokens": 0,
-          "lmcache_hit_tokens": 512, "hit_rate": 0.7314, "layout": "manual_first"}  # fmt: skip
+RECORD = CallRecord(question_id=1, question="What is a lambda?", ttft_ms=12.5, prompt_tokens=700, cached_tokens=512,
+                    device_hit_tokens=0, lmcache_hit_tokens=512, hit_rate=0.7314, layout="manual_first",
+                    answer="a long answer stays out of the trace")  # fmt: skip
 
 
 class State(TypedDict):
@@ -29,7 +30,7 @@ class State(TypedDict):
 def build_graph():
     g = StateGraph(State)
     g.add_node("think", lambda s: {})
-    g.add_node("record", lambda s: {"calls": [dict(RECORD)]})
+    g.add_node("record", lambda s: {"calls": [RECORD]})
     g.add_edge(START, "think")
     g.add_edge("think", "record")
     g.add_edge("record", END)
@@ -68,8 +69,10 @@ def test_the_recording_node_carries_the_call_figures_and_scores(receiver, run_as
     ((trace_id, spans),) = receiver.traces().items()
     (record,) = [s for s in spans if s["name"] == "record"]
     (think,) = [s for s in spans if s["name"] == "think"]
-    expected = {k: RECORD[k] for k in CALL_METADATA} | {"scenario": "cold_hit", "variant": "hit"}
+    # Every traced field of the record (metrics/records.py decides which), labelled from the run metadata.
+    expected = trace_metadata(RECORD) | {"scenario": "cold_hit", "variant": "hit"}
     assert {k: metadata(record).get(k) for k in expected} == expected
+    assert "answer" not in metadata(record)
     assert "ttft_ms" not in metadata(think)  # only the node that returned the record
     scores = {(s["name"], s.get("observationId")): s["value"] for s in receiver.scores if s["traceId"] == trace_id}
     assert scores == {
