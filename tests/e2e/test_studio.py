@@ -55,7 +55,7 @@ async def reported_url(server: subprocess.Popen, lines: list[str], timeout: floa
 
 
 def test_root_langgraph_json_serves_the_qa_graph_with_its_context_inputs(stack, tmp_path):
-    assert json.loads((ROOT / "langgraph.json").read_text())["graphs"]["qa"] == "observability.studio:traced_graph"
+    assert json.loads((ROOT / "langgraph.json").read_text())["graphs"]["qa"] == "graphs.studio:traced_graph"
     server, lines = start_dev_server(tmp_path)
 
     async def drive() -> tuple[dict, list[dict]]:
