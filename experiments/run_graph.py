@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                                manual_tokens=args.manual_tokens)  # fmt: skip
         done = done_calls(out)
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
-        total = sum(len(s.questions) for s in sessions)
+        total = sum(len(s.questions) for s in sessions) * scenario.calls_per_question
         resumed = f" ({len(done)} calls already done)" if done else ""
         console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {out}")
         tracing = Tracing.from_env(run_id)

@@ -1,7 +1,7 @@
 """Run a scenario's sessions and append every call to results.csv as it lands.
 
-A session's ``client`` picks the path: ``graph`` streams the QA graph (the normal path); ``bare``
-and ``suffix`` go around it (``experiments.bare``). Every path writes the same results.csv columns.
+A session's ``client`` picks the path: ``graph`` streams the QA graph (the normal path), ``agent``
+the agent graph; ``bare`` and ``suffix`` go around it (``experiments.bare``). Every path writes the same results.csv columns.
 """
 
 from collections.abc import Callable, Iterator
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from experiments.bare import bare_calls
 from experiments.results import ResultsWriter
 from experiments.scenarios import Scenario, Session
+from graphs.agent import graph as agent_graph
 from graphs.graph import graph
 from metrics.records import CallRecord
 from observability.tracing import Tracing
@@ -27,7 +28,7 @@ def result_row(run_id: str, scenario: str, session: Session, call: CallRecord) -
                    session=session.name, question_id=planned_id)  # fmt: skip
 
 
-def graph_calls(session: Session, scenario: str, tracing: Tracing | None = None) -> Iterator[CallRecord]:
+def graph_calls(session: Session, scenario: str, tracing: Tracing | None = None, compiled=graph) -> Iterator[CallRecord]:
     """Stream one graph run, yielding each finished call: whichever node records a call returns it in ``calls``.
     The graph waits between calls until the next one is asked for. The run metadata names the
     scenario and each question's variant, for the graph's traces."""
@@ -36,7 +37,7 @@ def graph_calls(session: Session, scenario: str, tracing: Tracing | None = None)
     config = {"run_name": session.name, "metadata": {"scenario": scenario, "session": session.name, "variants": variants}}
     if tracing is not None:
         config = tracing.apply(config)
-    for update in graph.stream(inputs, config=config, context=session.context, stream_mode="updates"):
+    for update in compiled.stream(inputs, config=config, context=session.context, stream_mode="updates"):
         for change in update.values():
             yield from (change or {}).get("calls", [])
 
@@ -60,6 +61,8 @@ class Run:
             session.before()
         if session.client == "graph":
             calls = graph_calls(session, self.scenario.name, self.tracing)
+        elif session.client == "agent":
+            calls = graph_calls(session, self.scenario.name, self.tracing, agent_graph)
         elif session.client in ("bare", "suffix"):
             calls = bare_calls(session)
         else:

@@ -22,9 +22,11 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
     question = state.questions[state.question_index]
     record, ids = node_call(state, ctx, config, "check", check_task(question, state.answer))
     verdict = parse_verdict(record.answer)
-    accepted = verdict.accepted and not (ctx.check_verdict == "reject_once" and state.attempts == 1)
+    forced = ctx.check_verdict == "reject_once" and state.attempts == 1
+    accepted = verdict.accepted and not forced
+    note = "; ".join(filter(None, [verdict.fallback, "rejected by check_verdict=reject_once" if forced else ""]))
     update = {"accepted": accepted, "reason": verdict.reason, "rejected_answer": "" if accepted else state.answer}
-    return update | recorded(config, record, ids, verdict.fallback)
+    return update | recorded(config, record, ids, note)
 
 
 def after_check(state: AgentState, runtime: Runtime[Context]) -> str:

@@ -1,5 +1,6 @@
 """Scenario registry. Adding a scenario: one module with a ``Scenario`` subclass, one entry here."""
 
+from experiments.scenarios.agent import Agent
 from experiments.scenarios.base import Scenario, ScenarioOptions, Session
 from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
@@ -11,7 +12,7 @@ from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.errors import UserError
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Layouts(), Tiers(), Sharing(), Equivalence(), Load(), Sweep(), Overhead()]}
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), Layouts(), Tiers(), Sharing(), Equivalence(), Load(), Sweep(), Overhead(), Agent()]}
 
 
 def get_scenario(name: str) -> Scenario:

@@ -32,7 +32,8 @@ class ScenarioOptions:
 class Session:
     """Questions asked in order over one manual edition, each labelled with a variant.
 
-    ``client`` says who makes the calls: ``graph`` (the QA graph, the normal path), ``bare`` (a bare
+    ``client`` says who makes the calls: ``graph`` (the QA graph, the normal path), ``agent`` (the
+    agent graph: several calls per question), ``bare`` (a bare
     streaming HTTP client, same messages) or ``suffix`` (bare, the question without the manual)."""
 
     name: str
@@ -70,6 +71,8 @@ class Scenario:
     needs_launcher: bool = False
     # Fewest --questions that make sense: cold/hit scenarios need one cold call and one hit.
     min_questions: int = 1
+    # Fewest LLM calls per question (the agent graph makes three), for the progress count.
+    calls_per_question: int = 1
     # Sessions that hit KV an earlier session made (tiers, sharing): the graph predicts from the
     # session's own prompts, so its prediction is off by design and is not flagged on screen.
     kv_from_earlier_sessions: bool = False
