@@ -1,6 +1,7 @@
-"""The QA graph as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
+"""The graphs as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
 
-Registered in the root ``langgraph.json`` as ``"observability.studio:traced_graph"`` (module form: it resolves
+Registered in the root ``langgraph.json`` as ``"observability.studio:traced_graph"`` (qa) and
+``"observability.studio:traced_agent_graph"`` (agent) (module form: it resolves
 from any working folder with the repository on PYTHONPATH). The server
 calls it for every run with the run's config and runs the graph it returns asynchronously, which is
 why per-call figures go through ``observability.calls`` (no current-span context needed).
@@ -14,6 +15,7 @@ import threading
 
 from langchain_core.runnables import RunnableConfig
 
+from graphs.agent import graph as agent_graph
 from graphs.graph import graph
 from observability.tracing import Tracing
 
@@ -33,13 +35,23 @@ def studio_tracing() -> Tracing:
         return _tracing
 
 
-def traced_graph(config: RunnableConfig):
-    """Graph factory for ``langgraph dev``: the QA graph with the LangFuse handler bound to it."""
+def _traced(compiled, config: RunnableConfig):
+    """``compiled`` with the LangFuse handler bound to it (as it is, untraced)."""
     tracing = studio_tracing()
     if not tracing.enabled:
-        return graph
+        return compiled
     meta = dict(config.get("metadata") or {})
     session = meta.get("langfuse_session_id") or (config.get("configurable") or {}).get("thread_id") or "studio"
     traced = tracing.apply({"metadata": meta}, session_id=str(session))
     langfuse_keys = {k: v for k, v in traced["metadata"].items() if k.startswith("langfuse_")}
-    return graph.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
+    return compiled.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
+
+
+def traced_graph(config: RunnableConfig):
+    """Graph factory for ``langgraph dev``: the QA graph with the LangFuse handler bound to it."""
+    return _traced(graph, config)
+
+
+def traced_agent_graph(config: RunnableConfig):
+    """Graph factory for ``langgraph dev``: the agent graph (plan -> answer -> check) likewise."""
+    return _traced(agent_graph, config)
