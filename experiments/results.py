@@ -49,17 +49,17 @@ class ResultsWriter:
         self._writer: csv.DictWriter | None = None
         self._lock = threading.Lock()
 
-    def _open(self) -> csv.DictWriter:
+    def _open(self, record_type: type) -> csv.DictWriter:
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._file = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=columns(), extrasaction="ignore")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns(record_type), extrasaction="ignore")
         if new:
             self._writer.writeheader()
         return self._writer
 
     def write(self, record: CallRecord) -> None:
         with self._lock:
-            (self._writer or self._open()).writerow(record.row())
+            (self._writer or self._open(type(record))).writerow(record.row())
             self._file.flush()
             os.fsync(self._file.fileno())
             self.rows_written += 1

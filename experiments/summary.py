@@ -21,24 +21,25 @@ def variant_table(df: pd.DataFrame, record_type: type = CallRecord) -> pd.DataFr
     return table.round(4).reset_index()
 
 
-def reduction(df: pd.DataFrame, scenario: str, base: str, other: str) -> float | None:
-    """1 - median TTFT of ``other`` / median TTFT of ``base``: 0.95 means a 95% cut."""
-    rows = df[df["scenario"] == scenario]
-    base_ms = rows.loc[rows["variant"] == base, "ttft_ms"].median()
-    other_ms = rows.loc[rows["variant"] == other, "ttft_ms"].median()
-    if pd.isna(base_ms) or pd.isna(other_ms) or base_ms == 0:
-        return None
-    return round(1 - other_ms / base_ms, 4)
-
-
-def median_ratio(df: pd.DataFrame, scenario: str, num: str, den: str) -> float | None:
-    """Median TTFT of ``num`` / median TTFT of ``den``: 1.03 means ``num`` takes 3% longer."""
+def _median_ratio(df: pd.DataFrame, scenario: str, num: str, den: str) -> float | None:
     rows = df[df["scenario"] == scenario]
     num_ms = rows.loc[rows["variant"] == num, "ttft_ms"].median()
     den_ms = rows.loc[rows["variant"] == den, "ttft_ms"].median()
     if pd.isna(num_ms) or pd.isna(den_ms) or den_ms == 0:
         return None
-    return round(num_ms / den_ms, 4)
+    return num_ms / den_ms
+
+
+def median_ratio(df: pd.DataFrame, scenario: str, num: str, den: str) -> float | None:
+    """Median TTFT of ``num`` / median TTFT of ``den``: 1.03 means ``num`` takes 3% longer."""
+    ratio = _median_ratio(df, scenario, num, den)
+    return None if ratio is None else round(ratio, 4)
+
+
+def reduction(df: pd.DataFrame, scenario: str, base: str, other: str) -> float | None:
+    """1 - median TTFT of ``other`` / median TTFT of ``base``: 0.95 means a 95% cut."""
+    ratio = _median_ratio(df, scenario, other, base)
+    return None if ratio is None else round(1 - ratio, 4)
 
 
 def variants_as_dict(table: pd.DataFrame, scenario: str) -> dict:

@@ -16,7 +16,9 @@ import threading
 from langchain_core.runnables import RunnableConfig
 
 from graphs.agent import graph as agent_graph
+from graphs.context import Context
 from graphs.graph import graph
+from lab.settings import with_resolved_defaults
 from observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
@@ -36,22 +38,24 @@ def studio_tracing() -> Tracing:
 
 
 def _traced(compiled, config: RunnableConfig):
-    """``compiled`` with the LangFuse handler bound to it (as it is, untraced)."""
+    """``compiled`` for one Studio run: its Context defaults resolved from ``LMLAB_*`` and the
+    profile, with the LangFuse handler bound to it."""
+    studio = compiled.copy(update={"context_schema": with_resolved_defaults(Context)})
     tracing = studio_tracing()
     if not tracing.enabled:
-        return compiled
+        return studio
     meta = dict(config.get("metadata") or {})
     session = meta.get("langfuse_session_id") or (config.get("configurable") or {}).get("thread_id") or "studio"
     traced = tracing.apply({"metadata": meta}, session_id=str(session))
     langfuse_keys = {k: v for k, v in traced["metadata"].items() if k.startswith("langfuse_")}
-    return compiled.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
+    return studio.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
 
 
 def traced_graph(config: RunnableConfig):
-    """Graph factory for ``langgraph dev``: the QA graph with the LangFuse handler bound to it."""
+    """Graph factory for ``langgraph dev``: the QA graph."""
     return _traced(graph, config)
 
 
 def traced_agent_graph(config: RunnableConfig):
-    """Graph factory for ``langgraph dev``: the agent graph (plan -> answer -> check) likewise."""
+    """Graph factory for ``langgraph dev``: the agent graph (plan -> answer -> check)."""
     return _traced(agent_graph, config)

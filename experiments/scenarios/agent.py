@@ -21,7 +21,9 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.clients import AGENT_GRAPH
+from experiments.plan import Session, questions_for
+from experiments.scenarios.base import Scenario, ScenarioOptions
 
 SHARED, PER_NODE = "shared_prefix", "per_node_system"
 NODES = ("plan", "answer", "check")
@@ -160,7 +162,7 @@ class Agent(Scenario):
                 variants=[variant] * opts.questions,
                 edition=f"edition {opts.run_id}-{variant}-{r}",
                 context=replace(opts.context, agent_layout=layout, conversation=conversation),
-                client="agent",
+                client=AGENT_GRAPH,
             )
             for r in range(opts.repeats)
             for variant, (layout, conversation) in VARIANTS.items()

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from experiments.results import ResultsWriter
-from experiments.runner import Run
-from experiments.scenarios import SCENARIOS, Session
+from experiments.executor import Executor
+from experiments.plan import Session
 from graphs.context import Context
 from graphs.graph import graph
 from observability.receiver import BlackHole, LangfuseReceiver, metadata
@@ -122,7 +122,7 @@ def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, 
                       edition=uuid.uuid4().hex, context=small_context(stack))  # fmt: skip
     try:
         with ResultsWriter(tmp_path) as writer:
-            Run("run-sync", SCENARIOS["cold_hit"], writer, lambda row: None, tracing=tracing).session(session)
+            Executor("run-sync", "cold_hit", writer, tracing=tracing).session(session)
         assert tracing.flush() is None
     finally:
         tracing.close()
@@ -227,7 +227,7 @@ def test_unreachable_langfuse_neither_fails_nor_holds_up_the_run(stack, tmp_path
                           edition=uuid.uuid4().hex, context=small_context(stack))  # fmt: skip
         try:
             with ResultsWriter(tmp_path) as writer:
-                Run("run-lost", SCENARIOS["cold_hit"], writer, lambda row: None, tracing=tracing).session(session)
+                Executor("run-lost", "cold_hit", writer, tracing=tracing).session(session)
                 assert writer.rows_written == 2
             started = time.monotonic()
             problem = tracing.flush(timeout_s=5)

@@ -99,7 +99,7 @@ def test_sessions_give_each_variant_and_repeat_its_own_manual_edition():
     sessions = Agent().sessions(opts)
     assert [s.name for s in sessions[:4]] == ["agent-shared_prefix-r0", "agent-per_node_system-r0",
                                               "agent-followup_append-r0", "agent-followup_rewrite-r0"]  # fmt: skip
-    assert len({s.edition for s in sessions}) == 8 and {s.client for s in sessions} == {"agent"}
+    assert len({s.edition for s in sessions}) == 8 and {s.client.name for s in sessions} == {"agent"}
     assert [(s.context.agent_layout, s.context.conversation) for s in sessions[2:4]] == [
         ("shared_prefix", "append"), ("shared_prefix", "rewrite")]  # fmt: skip
 

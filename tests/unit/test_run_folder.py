@@ -4,7 +4,8 @@ nothing, and a server that stopped mid-run is named with what was kept and how t
 import pytest
 
 from experiments.results import RESULTS_CSV, ResultsWriter, count_rows
-from experiments.run_graph import RUN_JSON, discard_unused_run, stopped_run_advice
+from experiments.experiment import discard_unused_run, stopped_run_advice
+from experiments.spec import RUN_JSON
 from graphs.context import Context
 from lab.errors import ServerGone, UserError
 from metrics.records import CallRecord
