@@ -166,7 +166,7 @@ def agent_hit_rate_by_node(df: pd.DataFrame, out: Path) -> str | None:
     table = rows.groupby(["node", "variant"], sort=False)["hit_rate"].mean().unstack("variant").fillna(0)
     table = table.reindex([n for n in AGENT_NODES if n in table.index])
     width = 0.8 / len(table.columns)
-    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(table) * len(table.columns) + 1.5), 4.2))
+    fig, ax = plt.subplots(figsize=(min(10, max(5, 0.6 * len(table) * len(table.columns) + 2)), 4.2))
     for i, variant in enumerate(table.columns):
         xs = [j + (i - (len(table.columns) - 1) / 2) * width for j in range(len(table))]
         bars = ax.bar(xs, table[variant] * 100, width=width * 0.95, label=variant)
@@ -183,28 +183,32 @@ def agent_hit_rate_by_node(df: pd.DataFrame, out: Path) -> str | None:
 
 
 def followup_cached_tokens(df: pd.DataFrame, out: Path) -> str | None:
-    """Follow-up turns: the cached tokens of each turn's first call, appended history vs a rewritten
-    one, against the static prefix (system text + manual)."""
+    """Follow-up turns 2..N (turn 1 is cold by design): the tokens each turn's first call shares
+    with the earlier turns and those the cache served, appended history vs a rewritten one."""
     rows = _agent_rows(df)
     if "turn" not in rows.columns:
         return None
     rows = rows[rows["turn"].notna()]
-    if rows.empty or rows["turn"].nunique() < 2:
-        return None
     first = rows.sort_values("started_at").groupby(["session", "turn"], sort=False).head(1)
+    first = first[first["turn"] >= 2]
+    if first.empty:
+        return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for variant, calls in first.groupby("variant", sort=False):
-        per_turn = calls.groupby("turn")[["cached_tokens", "prompt_tokens"]].median()
-        line = ax.plot(per_turn.index, per_turn["cached_tokens"], marker="o", label=f"{variant}: cached")
-        ax.plot(per_turn.index, per_turn["prompt_tokens"], ls=":", color=line[0].get_color(), label=f"{variant}: prompt")
-    ax.axhline(first["static_prefix_tokens"].median(), color="grey", lw=0.8, ls="--", label="static prefix (manual)")
-    ax.set_xticks(sorted(first["turn"].unique()))
+        per_turn = calls.groupby("turn")[["shared_prefix_tokens", "cached_tokens", "prompt_tokens"]].median()
+        line = ax.plot(per_turn.index, per_turn["shared_prefix_tokens"], marker="o", label=f"{variant}: shared with earlier turns")
+        color = line[0].get_color()
+        ax.plot(per_turn.index, per_turn["cached_tokens"], marker="s", ls="--", color=color, label=f"{variant}: cached")
+        ax.plot(per_turn.index, per_turn["prompt_tokens"], ls=":", color=color, label=f"{variant}: prompt")
+    static = first["static_prefix_tokens"].median()
+    ax.axhline(static, color="grey", lw=0.8, ls="-.", label="static prefix (system text + manual)")
+    ax.set_ylim(static - 320, first["prompt_tokens"].max() + 40)
+    ax.set_xticks(sorted(int(t) for t in first["turn"].unique()))
     ax.set_xlabel("turn of the conversation")
     ax.set_ylabel("tokens of the turn's first call (median)")
-    ax.set_title("Follow-up turns: appended history stays cached, a rewritten one does not", fontsize=10)
+    ax.set_title("Follow-up turns: an appended history stays reusable, a rewritten one does not", fontsize=10)
     ax.legend(fontsize=7)
     return _save(fig, out, "followup_cached_tokens.png")
-
 
 CHARTS = [
     (ttft_cold_vs_hit, "TTFT, cold vs cache hit"),
@@ -213,7 +217,7 @@ CHARTS = [
     (ttft_vs_manual_tokens, "TTFT vs manual size, cold and hit"),
     (agent_waterfall, "Agent nodes per question, TTFT end to end"),
     (agent_hit_rate_by_node, "Cache hit rate per agent node and variant"),
-    (followup_cached_tokens, "Follow-up turns: cached tokens per turn"),
+    (followup_cached_tokens, "Follow-up turns: reusable and cached tokens per turn"),
 ]
 
 

@@ -114,7 +114,9 @@ def followup_turns(rows: pd.DataFrame) -> dict[str, list[dict]]:
 
 def agent_comparison(df: pd.DataFrame, scenario: str = "agent") -> dict:
     rows = agent_rows(df, scenario)
-    variants = {v: variant_figures(c) for v, c in rows.groupby("variant", sort=False)}
+    groups = dict(list(rows.groupby("variant", sort=False)))
+    order = [v for v in VARIANTS if v in groups] + [v for v in groups if v not in VARIANTS]
+    variants = {v: variant_figures(groups[v]) for v in order}
     shared = (variants.get(SHARED) or {}).get("first_question_wall_median_ms")
     per_node = (variants.get(PER_NODE) or {}).get("first_question_wall_median_ms")
     speedup = round(per_node / shared, 3) if shared and per_node else None
@@ -172,28 +174,29 @@ class Agent(Scenario):
         return agent_comparison(df, self.name)
 
     def report_rows(self, comparison: dict) -> list[dict]:
+        """One row per variant and node."""
         ms = lambda v: "-" if v is None else f"{v:,.0f} ms"  # noqa: E731
         pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-        rows = []
-        for name, f in comparison["variants"].items():
-            row = {"variant": name, "cold calls / manual": ",".join(map(str, f["cold_calls_per_manual"]))}
-            for node in NODES:
-                n = f["nodes"].get(node) or {}
-                row[f"{node} TTFT"] = ms(n.get("ttft_median_ms"))
-                row[f"{node} hit"] = pct(n.get("hit_rate_mean"))
-            row |= {"q1 wall": ms(f["first_question_wall_median_ms"]), "question wall": ms(f["question_wall_median_ms"]),
-                    "retries": f["retries"], "fallbacks": f["fallbacks"]}  # fmt: skip
-            rows.append(row)
-        return rows
+        return [
+            {"variant": name, "node": node, "calls": n["calls"], "TTFT median": ms(n["ttft_median_ms"]),
+             "hit rate": pct(n["hit_rate_mean"]), "cold calls / manual": n["cold_calls_per_manual"]}
+            for name, f in comparison["variants"].items()
+            for node, n in f["nodes"].items()
+        ]  # fmt: skip
 
     def summary_lines(self, comparison: dict) -> list[str]:
+        ms = lambda v: "-" if v is None else f"{v:,.0f} ms"  # noqa: E731
         lines = []
+        for name, f in comparison["variants"].items():
+            lines.append(f"{name}: cold calls per manual {f['cold_calls_per_manual']}, question wall time median "
+                         f"{ms(f['question_wall_median_ms'])} (first question {ms(f['first_question_wall_median_ms'])}), "
+                         f"{f['retries']} retries, {f['fallbacks']} replies that did not parse")  # fmt: skip
         if comparison.get("first_question_speedup"):
             lines.append(f"first question, wall time: {comparison['first_question_speedup']:.2f}x shorter under {SHARED} "
                          f"than under {PER_NODE} (pass mark {MIN_FIRST_QUESTION_SPEEDUP:.0f}x)")  # fmt: skip
         for mode, turns in comparison.get("followups", {}).items():
-            cells = ", ".join(f"t{t['turn']} {t['cached_tokens']}/{t['prompt_tokens']}" for t in turns)
-            lines.append(f"{mode}: cached/prompt tokens of each turn's first call: {cells}")
+            cells = ", ".join(f"t{t['turn']} {t['shared_prefix_tokens']}/{t['cached_tokens']}/{t['prompt_tokens']}" for t in turns)
+            lines.append(f"{mode}, each turn's first call, shared/cached/prompt tokens: {cells}")
         return lines
 
     def check(self, comparison: dict, expect: float | None) -> str | None:
