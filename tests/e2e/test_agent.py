@@ -82,3 +82,43 @@ def test_appended_turns_grow_the_shared_prefix_and_a_rewritten_history_does_not(
     assert grown[2] > grown[1] + 8  # turn 3 reuses turn 1 whole: question, answer and their template tokens
     assert all(s - static < 24 for s in rewrite["shared_prefix_tokens"])  # the summary moved everything after the manual
     assert df.loc[df["turn"].isna(), "variant"].isin(["shared_prefix", "per_node_system"]).all()
+
+
+def test_the_trace_of_a_question_shows_each_node_with_its_own_figures_in_order(stack, tmp_path):
+    """Per-node LangFuse figures: each LLM node's observation carries its call's record, and its
+    ChatOpenAI generation sits under it; the trace reads plan, answer, check, in that order."""
+    from experiments.clients import AGENT_GRAPH
+    from experiments.executor import Executor
+    from experiments.plan import Session
+    from experiments.results import ResultsWriter
+    from graphs.context import Context
+    from observability.receiver import LangfuseReceiver, metadata
+    from observability.tracing import Tracing
+
+    context = Context(endpoint=stack.settings.endpoint, manual_tokens=600, max_tokens=4,
+                      lmcache_metrics_url=next(iter(stack.settings.lmcache_urls())))  # fmt: skip
+    session = Session(name="agent-shared_prefix-r0", repeat=0, questions=["What does assert do?"],
+                      variants=["shared_prefix"], edition=f"trace {tmp_path.name}", context=context, client=AGENT_GRAPH)  # fmt: skip
+    with LangfuseReceiver() as receiver:
+        tracing = Tracing.from_env("run-agent", {"LANGFUSE_PUBLIC_KEY": f"pk-lf-agent-{tmp_path.name[-8:]}",
+                                                 "LANGFUSE_SECRET_KEY": "sk-lf-test", "LANGFUSE_BASE_URL": receiver.url})  # fmt: skip
+        try:
+            with ResultsWriter(tmp_path) as writer:
+                executor = Executor("run-agent", "agent", writer, tracing=tracing)
+                records = list(executor.calls(session))
+            assert tracing.flush() is None
+        finally:
+            tracing.close()
+        ((_, spans),) = receiver.traces().items()
+
+    nodes = sorted((s for s in spans if s["name"] in ("plan", "answer", "check")), key=lambda s: s["start_ns"])
+    assert [s["name"] for s in nodes] == [r.node for r in records][: len(nodes)] and len(nodes) == len(records)
+    generations = [s for s in spans if s["attributes"].get("langfuse.observation.type") == "generation"]
+    for span, record in zip(nodes, records, strict=True):
+        meta = metadata(span)
+        assert {k: meta.get(k) for k in ("node", "ttft_ms", "cached_tokens", "lmcache_hit_tokens", "layout", "variant")} == {
+            "node": record.node, "ttft_ms": record.ttft_ms, "cached_tokens": record.cached_tokens,
+            "lmcache_hit_tokens": record.lmcache_hit_tokens, "layout": "shared_prefix", "variant": "shared_prefix"}  # fmt: skip
+        assert any(g["parent_span_id"] == span["span_id"] for g in generations), span["name"]
+    # Which node paid the cold start: the planner, the first call on the manual; the others hit it.
+    assert metadata(nodes[0])["cached_tokens"] == 0 and all(metadata(s)["cached_tokens"] >= 256 for s in nodes[1:])
