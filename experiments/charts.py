@@ -31,6 +31,15 @@ def _save(fig, out: Path, name: str) -> str:
     return name
 
 
+AGENT_NODES = ("plan", "answer", "check")
+
+
+def one_call_per_question(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of paths that make one call per question (qa graph, bare clients): an agent's
+    several calls per question have charts of their own."""
+    return df[~df["node"].isin(AGENT_NODES)] if "node" in df.columns else df
+
+
 def ttft_cold_vs_hit(df: pd.DataFrame, out: Path) -> str | None:
     """Median TTFT of cold calls vs cache hits, each call as a dot, the reduction labelled."""
     rows = df[df["variant"].isin(["cold", "hit"])]
@@ -60,7 +69,8 @@ def hit_rate_by_layout(df: pd.DataFrame, out: Path) -> str | None:
     Only questions after the first of each session: the first one is cold by design."""
     if "layout" not in df.columns:
         return None
-    rows = df[df["question_id"] > 0]
+    rows = one_call_per_question(df)
+    rows = rows[rows["question_id"] > 0]
     if rows.empty:
         return None
     g = rows.groupby("layout", sort=False)
@@ -88,6 +98,7 @@ def hit_rate_by_layout(df: pd.DataFrame, out: Path) -> str | None:
 
 def ttft_per_question(df: pd.DataFrame, out: Path) -> str | None:
     """Median TTFT of question 1..N of a session, one line per layout."""
+    df = one_call_per_question(df)
     if "layout" not in df.columns or df["question_id"].nunique() < 2:
         return None
     table = df.groupby(["layout", "question_id"], sort=False)["ttft_ms"].median().unstack(0)
@@ -121,7 +132,6 @@ def ttft_vs_manual_tokens(df: pd.DataFrame, out: Path) -> str | None:
     return _save(fig, out, "ttft_vs_manual_tokens.png")
 
 
-AGENT_NODES = ("plan", "answer", "check")
 NODE_COLORS = {"plan": "#dd8452", "answer": HIT, "check": LMCACHE}
 
 
@@ -191,7 +201,7 @@ def followup_cached_tokens(df: pd.DataFrame, out: Path) -> str | None:
     rows = rows[rows["turn"].notna()]
     first = rows.sort_values("started_at").groupby(["session", "turn"], sort=False).head(1)
     first = first[first["turn"] >= 2]
-    if first.empty:
+    if first["turn"].nunique() < 2:  # growth needs three turns or more
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for variant, calls in first.groupby("variant", sort=False):
