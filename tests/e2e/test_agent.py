@@ -68,7 +68,7 @@ def test_shared_prefix_is_cold_once_per_manual_and_per_node_system_once_per_node
         else:
             assert list(calls["cold"]) == [True] + [False] * (len(calls) - 1), variant
     # What the cache served is what the tokenizer predicted from the real token stream.
-    assert (df["cache_note"].fillna("") == "").all(), df[["session", "node", "cache_note"]]
+    assert (df["cache_note"].astype("string").fillna("") == "").all(), df[["session", "node", "cache_note"]]
 
 
 def test_appended_turns_grow_the_shared_prefix_and_a_rewritten_history_does_not(agent_run):
