@@ -14,7 +14,7 @@ from graphs.agent_state import AgentState
 from graphs.context import Context
 from metrics.records import CallRecord
 from observability.calls import annotate_call
-from prompts.agent import node_messages
+from prompts.agent import check_agent_settings, node_messages
 
 
 def turn_of(state: AgentState, ctx: Context) -> int | None:
@@ -25,6 +25,8 @@ def turn_of(state: AgentState, ctx: Context) -> int | None:
 def node_call(state: AgentState, ctx: Context, config: RunnableConfig, node: str, task: str) -> tuple[CallRecord, list[int]]:
     """Make ``node``'s call with ``task`` (its inputs and the question) after the static prefix
     and the earlier turns; returns its record and its prompt's token ids."""
+    # A run checks these before it starts; a Studio run's inputs reach the graph unchecked.
+    check_agent_settings(ctx.agent_layout, ctx.conversation, ctx.check_verdict, ctx.answer_retries)
     messages = node_messages(ctx.agent_layout, ctx.conversation, state.static_prefix, node, task, state.turns)
     return measured_call(
         ctx, messages, state.prompt_token_ids, config,

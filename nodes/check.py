@@ -5,20 +5,15 @@ from langgraph.runtime import Runtime
 
 from graphs.agent_state import AgentState
 from graphs.context import Context
-from lab.errors import UserError
 from nodes.agent_call import node_call, recorded
 from prompts.agent import check_task
 from prompts.agent_output import parse_verdict
-
-VERDICTS = ("model", "reject_once")
 
 
 def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) -> dict:
     """Reads ``answer``; returns ``accepted`` and ``reason`` (and ``rejected_answer`` on a rejection).
     With ``check_verdict=reject_once`` the first check of each question rejects whatever the reply says."""
     ctx = runtime.context
-    if ctx.check_verdict not in VERDICTS:
-        raise UserError(f"unknown check_verdict {ctx.check_verdict!r}; valid: {', '.join(VERDICTS)}")
     question = state.questions[state.question_index]
     record, ids = node_call(state, ctx, config, "check", check_task(question, state.answer))
     verdict = parse_verdict(record.answer)

@@ -132,3 +132,16 @@ def node_messages(layout: str, conversation: str, prefix: str, node: str, task: 
     """The chat messages of one agent node's call: ``prefix`` is the static prefix (system text +
     manual), ``turns`` the earlier (question, answer) turns of the conversation."""
     return get_agent_layout(layout)(prefix, NODE_ROLES[node], task, get_conversation(conversation)(turns))
+
+
+CHECK_VERDICTS = ("model", "reject_once")
+
+
+def check_agent_settings(layout: str, conversation: str, check_verdict: str, answer_retries: int) -> None:
+    """Refuse unknown agent settings (``Context`` fields) with the valid ones, before anything starts."""
+    get_agent_layout(layout)
+    get_conversation(conversation)
+    if check_verdict not in CHECK_VERDICTS:
+        raise UserError(f"unknown check_verdict {check_verdict!r}; valid: {', '.join(CHECK_VERDICTS)}")
+    if answer_retries < 0:
+        raise UserError(f"answer_retries must be 0 or more, got {answer_retries}")

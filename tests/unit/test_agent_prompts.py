@@ -4,7 +4,7 @@
 import pytest
 
 from lab.errors import UserError
-from prompts.agent import NODE_ROLES, answer_task, check_task, node_messages, plan_task
+from prompts.agent import NODE_ROLES, answer_task, check_agent_settings, check_task, node_messages, plan_task
 from prompts.layouts import static_prefix
 from prompts.prefix_analysis import common_prefix_len
 from prompts.tokenizers import LocalTokenizer
@@ -97,3 +97,13 @@ def test_a_rewritten_history_start_shares_nothing_after_the_manual(tok, prefix_i
 def test_unknown_layouts_and_modes_list_the_valid_ones(layout, conversation, message):
     with pytest.raises(UserError, match=message):
         node_messages(layout, conversation, "prefix", "plan", "task", [])
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (("per_node", "independent", "model", 1), "valid agent layouts"),
+    (("shared_prefix", "append", "always", 1), "valid: model, reject_once"),
+    (("shared_prefix", "append", "model", -1), "0 or more"),
+])  # fmt: skip
+def test_bad_agent_settings_are_refused_with_the_valid_ones(settings, message):
+    with pytest.raises(UserError, match=message):
+        check_agent_settings(*settings)
