@@ -184,7 +184,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
                                stack=run.stack, manual_tokens=spec.args.manual_tokens, duration_s=spec.args.duration)  # fmt: skip
         done = done_calls(run.out)
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
-        total = sum(len(s.questions) for s in sessions)
+        total = sum(len(s.questions) for s in sessions) * scenario.calls_per_question
         resumed = f" ({len(done)} calls already done)" if done else ""
         console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {run.out}")
         run.tracing = Tracing.from_env(run_id)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from rich.text import Text
 
-from experiments.charts import draw_charts
+from experiments.charts import draw_charts, one_call_per_question
 from experiments.results import SUMMARY_JSON, load_results
 from experiments.summary import variant_table
 from lab.cli import command
@@ -58,8 +58,9 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def layout_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per layout, over questions 2..N of each session (the first is cold by design)."""
-    rows = df[df["question_id"] > 0]
+    """Per layout, over questions 2..N of each session (the first is cold by design); one-call-per-question paths only."""
+    rows = one_call_per_question(df)
+    rows = rows[rows["question_id"] > 0]
     table = rows.groupby("layout", sort=False).agg(
         calls=("ttft_ms", "size"),
         ttft_median_ms=("ttft_ms", "median"),
@@ -102,7 +103,7 @@ def results_section(df: pd.DataFrame, summary: dict) -> list[str]:
         markdown_table(readable(table)),
         "",
     ]
-    if "layout" in df.columns and (df["question_id"] > 0).any():
+    if "layout" in df.columns and (one_call_per_question(df)["question_id"] > 0).any():
         lines += ["Per layout, questions 2..N of each session:", "", markdown_table(readable(layout_table(df))), ""]
     return lines
 

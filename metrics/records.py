@@ -58,6 +58,8 @@ class CallRecord:
     predicted_cached_tokens: int | None = _col(summary="median")
     first_difference: str = _col("", trace=False)
     cache_note: str = _col("")
+    # What an agent node fell back to when the model's reply did not parse ("" when it did).
+    fallback: str = _col("")
     # The exchange itself.
     question: str = _col("")
     answer: str = _col("", trace=False)
