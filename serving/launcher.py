@@ -115,7 +115,7 @@ def _lmcache_service(settings: StackSettings, i: int) -> Service:
     ]  # fmt: skip
     disk = settings.instance_disk_path(i)
     if disk is not None:
-        args += ["--l2-adapter", json.dumps({"type": "fs", "base_path": str(disk)})]
+        args += ["--l2-adapter", json.dumps(disk_adapter(settings, disk))]
     if settings.redis_target is not None:
         host, port = settings.redis_target
         args += ["--l2-adapter", json.dumps({"type": "resp", "host": host, "port": port})]
@@ -125,6 +125,15 @@ def _lmcache_service(settings: StackSettings, i: int) -> Service:
         port=http_port,
         health_url=f"http://{settings.host}:{http_port}/healthcheck",
     )
+
+
+def disk_adapter(settings: StackSettings, disk: Path) -> dict:
+    """The disk tier's L2 adapter. Unbounded: LMCache's ``fs`` adapter. Bounded (``disk_gib``): its
+    ``fs_native`` adapter, the one in lmcache 0.5.6 that takes a capacity and evicts (LRU, from 80% full)."""
+    if settings.disk_gib > 0:
+        return {"type": "fs_native", "base_path": str(disk), "max_capacity_gb": settings.disk_gib,
+                "eviction": {"eviction_policy": "LRU"}}  # fmt: skip
+    return {"type": "fs", "base_path": str(disk)}
 
 
 def _vllm_service(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
@@ -166,7 +175,12 @@ def _cpu_engine(settings: StackSettings, i: int) -> tuple[list[str], dict[str, s
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]
-    return args, {"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    gib = settings.kv_cache_gib
+    if float(gib).is_integer():
+        return args, {"VLLM_CPU_KVCACHE_SPACE": str(int(gib)), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    # vLLM reads VLLM_CPU_KVCACHE_SPACE as whole GiB (int()); a fraction goes as bytes, the variable left empty.
+    args += ["--kv-cache-memory-bytes", str(int(gib * 2**30))]
+    return args, {"VLLM_CPU_KVCACHE_SPACE": "", "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
 
 
 def _gpu_engine(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
@@ -184,7 +198,7 @@ def _gpu_engine(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
         }
         disk = settings.instance_disk_path(0)
         if disk is not None:
-            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": "50"}
+            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": f"{settings.disk_gib or 50:g}"}
     return args, env
 
 
@@ -278,6 +292,9 @@ class Stack:
                 f"(3 GiB{kv} + LMCache L1 {self.settings.lmcache_l1_gib} GiB each) but {have:.1f} GiB is available; "
                 f"lower {'' if self.settings.gpu else 'LMLAB_KV_CACHE_GIB / '}LMLAB_LMCACHE_L1_GIB or free memory"
             )
+        for i in range(self.settings.instances):
+            if (disk := self.settings.instance_disk_path(i)) is not None:
+                check_disk_folder(disk, self.settings.disk_gib)
         if self.settings.redis and self.settings.redis_url and not redis_answers(self.settings.redis_url):
             raise UserError(f"Redis at {self.settings.redis_url} does not answer; start it or fix LMLAB_REDIS_URL")
 
@@ -382,6 +399,30 @@ def _require_free_port(host: str, port: int, setting: str) -> None:
             field, _, offset = setting.partition(" + ")
             fix = f"another base port (instance {offset} uses it + {offset})" if offset else "a free port"
             raise UserError(f"port {port} on {host} is already in use; stop whatever holds it or set {env_name(field)} to {fix}") from None
+
+
+# Below this much free space an unbounded disk tier is refused: it would fill up within a few manuals.
+MIN_FREE_DISK_BYTES = 256 * 2**20
+
+
+def check_disk_folder(disk: Path, bound_gib: float) -> None:
+    """Refuse a disk-tier folder that LMCache could not write: not a folder, read-only, or a file
+    system without room for the bound (or, unbounded, for a few manuals). Creates nothing."""
+    setting = "LMLAB_DISK_DIR"
+    existing = next((p for p in [disk, *disk.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise UserError(f"{setting}={disk} cannot be a folder: {existing} is not a directory; set {setting} to a writable folder or 'off'")
+    # access() is true for root on a read-only mount: the statvfs flag says it.
+    read_only = not os.access(existing, os.W_OK | os.X_OK) or os.statvfs(existing).f_flag & os.ST_RDONLY
+    if read_only:
+        where = "" if existing == disk else f" (its parent {existing} is)"
+        raise UserError(f"{setting}={disk} is read-only{where}; LMCache's disk tier must write there: set {setting} to a writable folder or 'off'")
+    free = shutil.disk_usage(existing).free
+    need = int(bound_gib * 2**30) if bound_gib > 0 else MIN_FREE_DISK_BYTES
+    if free < need:
+        what = f"the disk tier's bound LMLAB_DISK_GIB={bound_gib:g}" if bound_gib > 0 else f"{need / 2**20:.0f} MiB"
+        raise UserError(f"{setting}={disk} has {free / 2**30:.2f} GiB free, less than {what}; free space there, "
+                        f"lower LMLAB_DISK_GIB or set {setting} elsewhere")  # fmt: skip
 
 
 def redis_answers(url: str) -> bool:
