@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -178,9 +179,9 @@ def _cpu_engine(settings: StackSettings, i: int) -> tuple[list[str], dict[str, s
     gib = settings.kv_cache_gib
     if float(gib).is_integer():
         return args, {"VLLM_CPU_KVCACHE_SPACE": str(int(gib)), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
-    # vLLM reads VLLM_CPU_KVCACHE_SPACE as whole GiB (int()); a fraction goes as bytes, the variable left empty.
+    # vLLM reads VLLM_CPU_KVCACHE_SPACE as whole GiB (int(), and it beats the flag): a fraction goes as bytes.
     args += ["--kv-cache-memory-bytes", str(int(gib * 2**30))]
-    return args, {"VLLM_CPU_KVCACHE_SPACE": "", "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    return args, {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
 
 
 def _gpu_engine(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
@@ -412,15 +413,18 @@ def check_disk_folder(disk: Path, bound_gib: float) -> None:
     existing = next((p for p in [disk, *disk.parents] if p.exists()), None)
     if existing is None or not existing.is_dir():
         raise UserError(f"{setting}={disk} cannot be a folder: {existing} is not a directory; set {setting} to a writable folder or 'off'")
-    # access() is true for root on a read-only mount: the statvfs flag says it.
-    read_only = not os.access(existing, os.W_OK | os.X_OK) or os.statvfs(existing).f_flag & os.ST_RDONLY
-    if read_only:
-        where = "" if existing == disk else f" (its parent {existing} is)"
-        raise UserError(f"{setting}={disk} is read-only{where}; LMCache's disk tier must write there: set {setting} to a writable folder or 'off'")
+    # Writing is the only sure test: access() says yes to root on a read-only mount or in /proc.
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        where = "" if existing == disk else f" (in {existing})"
+        raise UserError(f"{setting}={disk} cannot be written{where}: {err.strerror or err}; "
+                        f"LMCache's disk tier must write there: set {setting} to a writable folder or 'off'") from None  # fmt: skip
     free = shutil.disk_usage(existing).free
     need = int(bound_gib * 2**30) if bound_gib > 0 else MIN_FREE_DISK_BYTES
     if free < need:
-        what = f"the disk tier's bound LMLAB_DISK_GIB={bound_gib:g}" if bound_gib > 0 else f"{need / 2**20:.0f} MiB"
+        what = f"the disk tier's bound LMLAB_DISK_GIB={bound_gib:.12g}" if bound_gib > 0 else f"{need / 2**20:.0f} MiB"
         raise UserError(f"{setting}={disk} has {free / 2**30:.2f} GiB free, less than {what}; free space there, "
                         f"lower LMLAB_DISK_GIB or set {setting} elsewhere")  # fmt: skip
 

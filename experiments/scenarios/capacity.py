@@ -140,10 +140,11 @@ class Capacity(Scenario):
     needs_launcher = True
     kv_from_earlier_sessions = True
     # The run's own stack is vllm_only's; the other configurations are built from it. On cpu the tiers
-    # are sized small (vLLM KV 0.04 GiB, LMCache L1 0.1 GiB, disk 0.2 GiB) so the crossings come at a few manuals.
+    # are sized small (vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about 2.8, 5 and 10 manuals of
+    # 480 tokens) so the crossings come at a few manuals.
     stack_overrides = _PerProfile(
         cpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "max_model_len": 1024,
-             "kv_cache_gib": 0.04, "lmcache_l1_gib": 0.1, "disk_gib": 0.2,
+             "kv_cache_gib": 0.04, "lmcache_l1_gib": 0.07, "disk_gib": 0.14,
              "vllm_port": 8130, "lmcache_port": 5580, "lmcache_http_port": 8097},
         gpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "disk_gib": 100.0,
              "vllm_port": 8130},
