@@ -179,7 +179,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         run_id = run.open_folder(scenario)
         ctx = run.connect()
         opts = ScenarioOptions(run_id=run_id, questions=spec.args.questions, repeats=spec.args.repeats, context=ctx,
-                               stack=run.stack, manual_tokens=spec.args.manual_tokens)  # fmt: skip
+                               stack=run.stack, manual_tokens=spec.args.manual_tokens, duration_s=spec.args.duration)  # fmt: skip
         done = done_calls(run.out)
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
         total = sum(len(s.questions) for s in sessions)

@@ -8,11 +8,12 @@ from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.overhead import Overhead
 from experiments.scenarios.sharing import Sharing
+from experiments.scenarios.soak import Soak
 from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Capacity]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, Capacity]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

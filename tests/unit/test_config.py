@@ -5,7 +5,7 @@ import pytest
 from graphs.context import Context
 from lab.settings import describe, resolve, resolve_with_sources
 from lab.errors import UserError
-from serving.launcher import plan
+from serving.recipes import plan
 from serving.settings import StackSettings
 
 

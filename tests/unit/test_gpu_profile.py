@@ -12,7 +12,7 @@ from experiments.scenarios.base import ScenarioOptions
 from experiments.scenarios.tiers import Tiers
 from graphs.context import Context
 from lab.errors import UserError
-from serving.launcher import plan
+from serving.recipes import plan
 from serving.model import resolve_model_dir
 from lab.settings import resolve
 from serving.settings import StackSettings
