@@ -3,7 +3,7 @@
 - KV bytes per token: 2 (K and V) x layers x KV heads x head dim x the dtype's bytes, from the model
   folder's ``config.json`` (SmolLM2-135M: 2 x 30 x 3 x 64 x 2 = 23,040 bytes).
 - vLLM's KV memory (cpu profile): ``kv_cache_gib``, used in whole blocks of 128 tokens (vLLM's CPU
-  block size). On gpu vLLM sizes it from ``gpu_memory_utilization`` once the weights are loaded, so
+  block size), less the one block vLLM keeps aside. On gpu vLLM sizes it from ``gpu_memory_utilization`` once the weights are loaded, so
   it is unknown here; vLLM logs it at start ("GPU KV cache size: N tokens").
 - LMCache's memory tier (L1): ``lmcache_l1_gib``, in whole chunks; LMCache evicts when it is
   ``EVICTION_WATERMARK`` full, so that share is what stays hot.
@@ -113,8 +113,11 @@ def tiers(settings, shape: ModelShape, *, free_disk_bytes: int | None = None) ->
     else:
         kv = int(settings.kv_cache_gib * GIB)
         block = VLLM_CPU_BLOCK_TOKENS
-        out.append(Tier("vllm_kv", "vLLM KV memory", kv, _whole(kv, bpt * block, block), block,
-                        note=f"{settings.kv_cache_gib:g} GiB in blocks of {block} tokens"))  # fmt: skip
+        # vLLM keeps one block aside (its null block): it logs all of them as its "KV cache size", but
+        # a request, and so the prefix cache, can use one fewer.
+        usable = max(0, _whole(kv, bpt * block, block) - block)
+        out.append(Tier("vllm_kv", "vLLM KV memory", kv, usable, block,
+                        note=f"{settings.kv_cache_gib:g} GiB in blocks of {block} tokens, one kept aside"))  # fmt: skip
     if not settings.lmcache:
         return out
     chunk = settings.chunk_size

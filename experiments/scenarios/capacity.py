@@ -122,7 +122,8 @@ def config_settings(base: StackSettings, config: str) -> StackSettings:
     root = base.name.removesuffix("-vllm_only")
     disk = base.disk_dir if base.disk_dir.lower() != "off" else ""
     return {
-        "vllm_only": replace(base, name=f"{root}-vllm_only" if root != base.name else base.name, lmcache=False, disk_dir="off"),
+        # The run's own stack, as started (no LMCache, so no disk tier whatever disk_dir says).
+        "vllm_only": replace(base, lmcache=False),
         "lmcache_memory": replace(base, name=f"{root}-lmcache_memory", lmcache=True, disk_dir="off"),
         "lmcache_disk": replace(base, name=f"{root}-lmcache_disk", lmcache=True, disk_dir=disk),
     }[config]
@@ -140,7 +141,7 @@ class Capacity(Scenario):
     needs_launcher = True
     kv_from_earlier_sessions = True
     # The run's own stack is vllm_only's; the other configurations are built from it. On cpu the tiers
-    # are sized small (vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about 2.8, 5 and 10 manuals of
+    # are sized small (vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about 2.6, 5 and 10 manuals of
     # 480 tokens) so the crossings come at a few manuals.
     stack_overrides = _PerProfile(
         cpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "max_model_len": 1024,
@@ -231,15 +232,14 @@ class Capacity(Scenario):
     # ----- execute -----
     def run(self, sessions: list[Session], executor) -> None:
         """One configuration at a time, each on its own stack, stopped before the next starts."""
-        first = next(iter(self.stacks.values()), None)
         for config, settings in self.stacks.items():
             todo = [s for s in sessions if s.name.startswith(f"{self.name}-{config}-")]
             if not todo:
                 continue
             stack = Stack(settings)
-            if settings != first or not stack.running():
+            if not stack.running():  # the run's own stack is vllm_only's: used as it is
                 _stop_others(self.stacks, keep=config)
-                if settings.disk_path is not None:
+                if settings.lmcache and settings.disk_path is not None:
                     clear_own_disk(settings)
                 stack.up()
             try:

@@ -13,10 +13,10 @@ from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, set
 
 pytestmark = pytest.mark.e2e
 
-# Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 4
-# blocks (1.3 manuals), LMCache's memory 3 chunks below its eviction watermark, the disk 6.
+# Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 5
+# blocks, 4 usable (1.3 manuals), LMCache's memory 3 chunks below its eviction watermark, the disk 6.
 TINY = {
-    "LMLAB_MAX_MODEL_LEN": "512", "LMLAB_KV_CACHE_GIB": "0.011", "LMLAB_LMCACHE_L1_GIB": "0.0225",
+    "LMLAB_MAX_MODEL_LEN": "512", "LMLAB_KV_CACHE_GIB": "0.014", "LMLAB_LMCACHE_L1_GIB": "0.0225",
     "LMLAB_DISK_GIB": "0.045", "LMLAB_CAPACITY_SIZES": "1,3,5,8", "LMLAB_CAPACITY_PATTERNS": "round_robin",
 }  # fmt: skip
 ARGS = ["--scenario", "capacity", "--repeats", "1", "--manual-tokens", "200", "--max-tokens", "4"]

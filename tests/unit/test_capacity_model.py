@@ -23,11 +23,13 @@ def test_kv_bytes_per_token_comes_from_the_config():
     assert model_shape(SMOLLM2, "float32").kv_bytes_per_token == 46080
 
 
-def test_one_gib_of_vllm_kv_is_what_vllm_itself_reports():
-    # vLLM's own log for this model and VLLM_CPU_KVCACHE_SPACE=1: "CPU KV cache size: 46,592 tokens".
+def test_one_gib_of_vllm_kv_is_what_vllm_itself_reports_less_its_null_block():
+    # vLLM's own log for this model and VLLM_CPU_KVCACHE_SPACE=1: "CPU KV cache size: 46,592 tokens" (364
+    # blocks); with 4 blocks it refused a max_model_len of 512: "the estimated maximum model length is 384".
     t = by_name(StackSettings(kv_cache_gib=1, lmcache=False))
     assert list(t) == ["vllm_kv"]
-    assert t["vllm_kv"].tokens == 46592 and t["vllm_kv"].bytes == GIB
+    assert t["vllm_kv"].tokens == 46592 - 128 and t["vllm_kv"].bytes == GIB
+    assert by_name(StackSettings(kv_cache_gib=0.011))["vllm_kv"].tokens == 384
 
 
 def test_lmcache_tiers_keep_whole_chunks_below_the_eviction_watermark():
@@ -46,8 +48,8 @@ def test_manuals_held_counts_each_tiers_own_units():
     t = by_name(StackSettings(kv_cache_gib=0.04, lmcache_l1_gib=0.1, disk_dir="off"))
     # A 600-token visit takes 5 vLLM blocks (640 tokens) but only 2 LMCache chunks (512 tokens).
     assert t["vllm_kv"].footprint(600) == 640 and t["lmcache_l1"].footprint(600) == 512
-    assert t["vllm_kv"].tokens == 1792  # 0.04 GiB -> 14 blocks
-    assert t["vllm_kv"].manuals_held(600) == pytest.approx(1792 / 640)
+    assert t["vllm_kv"].tokens == 1664  # 0.04 GiB -> 14 blocks, 13 usable
+    assert t["vllm_kv"].manuals_held(600) == pytest.approx(1664 / 640)
     assert t["lmcache_l1"].manuals_held(600) == pytest.approx(14 * 256 / 512)
 
 

@@ -50,7 +50,8 @@ def test_each_configuration_gets_its_own_stack_from_the_runs_own():
     base = StackSettings(name="capacity-vllm_only", disk_dir="", disk_gib=0.14)
     names = {c: config_settings(base, c) for c in ("vllm_only", "lmcache_memory", "lmcache_disk")}
     assert [s.name for s in names.values()] == ["capacity-vllm_only", "capacity-lmcache_memory", "capacity-lmcache_disk"]
-    assert not names["vllm_only"].lmcache and names["lmcache_memory"].disk_path is None
+    assert names["vllm_only"] == StackSettings(name="capacity-vllm_only", disk_dir="", disk_gib=0.14, lmcache=False)
+    assert names["lmcache_memory"].lmcache and names["lmcache_memory"].disk_path is None
     assert names["lmcache_disk"].disk_path is not None and names["lmcache_disk"].ports() == names["lmcache_memory"].ports()
 
 
