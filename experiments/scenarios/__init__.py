@@ -2,6 +2,7 @@
 
 from experiments.scenarios.agent import Agent
 from experiments.scenarios.base import Scenario, ScenarioOptions
+from experiments.scenarios.capacity import Capacity
 from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.layouts import Layouts
@@ -13,7 +14,7 @@ from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, Agent]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, Agent, Capacity]}
 
 
 def scenario_class(name: str) -> type[Scenario]:
