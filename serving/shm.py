@@ -52,6 +52,26 @@ def _held(pid: int) -> set[Path]:
     return found
 
 
+def mapped_inodes() -> set[int]:
+    """Inodes of the /dev/shm files live processes map. A named semaphore shows in /proc/PID/maps
+    under the temporary name glibc's sem_open made it with (``/dev/shm/sem.XXXXXX (deleted)``), not
+    as the ``sem.mp-*`` it was linked to: only its inode ties the two, so a path check alone would
+    unlink a starting vLLM's semaphores (its worker then dies: ``SemLock._rebuild`` FileNotFoundError)."""
+    inodes = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/maps") as maps:
+                for line in maps:
+                    parts = line.split(None, 5)
+                    if len(parts) == 6 and parts[5].startswith(f"{SHM}/"):
+                        inodes.add(int(parts[4]))
+        except (OSError, ValueError):
+            pass
+    return inodes
+
+
 def created_since(since: float, patterns: Iterable[str] = PYTHON_SEGMENTS) -> set[Path]:
     """Files matching ``patterns`` (by default Python multiprocessing's segments and semaphores)
     created, or last changed, at or after ``since``."""
@@ -72,9 +92,14 @@ def remove_unreferenced(candidates: Iterable[Path]) -> list[tuple[Path, int]]:
     if not candidates:
         return []
     in_use = references()
+    mapped = mapped_inodes()
     removed = []
     for path in candidates:
-        if path in in_use:
+        try:
+            inode = path.stat().st_ino
+        except OSError:
+            continue
+        if path in in_use or inode in mapped:
             continue
         try:
             size = path.stat().st_size
