@@ -170,7 +170,9 @@ def _cpu_engine(settings: StackSettings, i: int) -> tuple[list[str], dict[str, s
 
 
 def _gpu_engine(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
-    """vLLM's CUDA build: KV cache in GPU memory; LMCache inside vLLM, configured by LMCACHE_* variables."""
+    """vLLM's CUDA build: KV cache in GPU memory (its size follows ``gpu_memory_utilization`` of the card),
+    vLLM's prefix cache in front unless turned off, LMCache inside vLLM as the CPU tier behind it,
+    configured by LMCACHE_* variables."""
     args = ["--gpu-memory-utilization", str(settings.gpu_memory_utilization), "--load-format", settings.load_format]
     if settings.attention_backend:
         args += ["--attention-backend", settings.attention_backend]
@@ -181,6 +183,8 @@ def _gpu_engine(settings: StackSettings) -> tuple[list[str], dict[str, str]]:
             "LMCACHE_CHUNK_SIZE": str(settings.chunk_size),
             "LMCACHE_LOCAL_CPU": "True",
             "LMCACHE_MAX_LOCAL_CPU_SIZE": str(settings.lmcache_l1_gib),
+            # Its per-request "Retrieved ... cost X ms" lines are INFO: the hit accounting reads them.
+            "LMCACHE_LOG_LEVEL": "INFO",
         }
         disk = settings.instance_disk_path(0)
         if disk is not None:

@@ -9,7 +9,9 @@ parts=${2:-.gpu-parts}
 mkdir -p "$wheels"
 platforms=()
 for n in 17 24 27 28 31 34 35; do platforms+=(--platform "manylinux_2_${n}_x86_64"); done
-grep -vE '^\s*(#|$)' requirements-gpu.txt | while read -r req; do
+# The helper reads the file as pip does (comments, inline ones too) and refuses anything but NAME==VERSION.
+reqs=$(python3 -m experiments.gpu.requirements requirements-gpu.txt) || exit 2
+for req in $reqs; do
   name=${req%%==*}
   if ls "$wheels" | grep -qi "^$(echo "$name" | tr '-' '_')-${req##*==}-"; then continue; fi
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

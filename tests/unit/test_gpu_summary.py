@@ -3,6 +3,7 @@
 import json
 
 from experiments.gpu.dummy_model import LLAMA_31_8B, kv_bytes_per_token
+from experiments.gpu.naming import card_slug, folder_name
 from experiments.gpu.summarize import collect, render
 
 VERSIONS = {"vllm": "0.26.0", "lmcache": "0.5.3", "torch": "2.11.0+cu130"}
@@ -56,3 +57,9 @@ def test_the_report_names_the_card_versions_and_goals(tmp_path):
     assert "NVIDIA H100 80GB HBM3" in text and "vllm 0.26.0" in text and "lmcache 0.5.3" in text
     assert "| 31,000 | 31,060 | 1,300 ms | 170 ms | 86.9% |" in text
     assert "≤ 1.3" in text and "≤ 1.05" in text
+
+
+def test_the_results_folder_is_named_after_the_card_it_ran_on():
+    assert card_slug("NVIDIA H100 80GB HBM3") == "h100" and card_slug("NVIDIA H200") == "h200"
+    assert card_slug("NVIDIA A100-SXM4-40GB") == "a100"
+    assert folder_name("NVIDIA H200", {"vllm": "0.26.0", "lmcache": "0.5.3"}, "2026-12-02") == "2026-12-02-h200-vllm0.26.0-lmcache0.5.3"
