@@ -55,12 +55,16 @@ def _stamp(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the cache server colours its log even into a file
+
+
 def parse_log(lines) -> list[LogEvent]:
     """Every retrieve and store in an LMCache log (either shape), in log order; other lines are skipped."""
     events = []
     for line in lines:
         if "LMCache INFO" not in line:
             continue
+        line = _ANSI.sub("", line)
         for kind, pattern in (("retrieve", _IN_VLLM_RETRIEVE), ("store", _IN_VLLM_STORE)):
             if m := pattern.search(line):
                 events.append(LogEvent(kind, _stamp(m["at"]), int(m["tokens"]), float(m["ms"]), m["req"], float(m["gb"])))

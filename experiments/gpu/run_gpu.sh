@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole GPU run, through the project's own launcher and run_graph, on a machine with one NVIDIA GPU.
 #
-#   experiments/gpu/run_gpu.sh WHEELS_DIR TOKENIZER_DIR [RESULTS_DIR [PHASE ...]]
+#   experiments/gpu/run_gpu.sh WHEELS_DIR TOKENIZER_DIR [RESULTS_DIR|- [PHASE ...]]
 #
 # WHEELS_DIR holds the wheels of requirements-gpu.txt (experiments/gpu/fetch_wheels.sh downloads
 # them); TOKENIZER_DIR is SmolLM2's folder (tokenizer + config.json, `python -m serving model` here).
-# RESULTS_DIR defaults to results/gpu/<date>-<card>-vllm<version>-lmcache<version>, the card read
+# RESULTS_DIR (or -) defaults to results/gpu/<date>-<card>-vllm<version>-lmcache<version>, the card read
 # from nvidia-smi (h100, h200, ...). It installs the wheels beside the machine's own torch, writes a
 # model folder shaped like Llama-3.1-8B (random weights: --load-format dummy), measures host-to-GPU
 # bandwidth, then, on the gpu profile's defaults (CUDA graphs, vLLM's prefix cache with LMCache behind it):
@@ -37,12 +37,15 @@ export VLLM_USE_FLASHINFER_SAMPLER=0  # FlashInfer is not carried: it is heavy a
 export LMLAB_START_TIMEOUT_S=${LMLAB_START_TIMEOUT_S:-300}
 # Every scenario of the default settings shares one stack (their own stack names and ports yield to these).
 export LMLAB_NAME=gpu LMLAB_VLLM_PORT=8100
-results=${3:-results/gpu/$(python3 -m experiments.gpu.naming)} || exit 1
+results=${3:--}
+if [ "$results" = - ]; then results=results/gpu/$(python3 -m experiments.gpu.naming) || exit 1; fi
 shift $(( $# < 3 ? $# : 3 ))
 phases=${*:-up accounting cold_hit tiers lmcache_only summary}
 mkdir -p "$results"
 echo "== results in $results; phases: $phases"
-trap 'python3 -m serving down >/dev/null 2>&1; LMLAB_NAME=lmcache-only python3 -m serving down >/dev/null 2>&1' EXIT
+# A failed run stops its stacks; a run that ends well leaves the default stack up for the next
+# command's phases (lmcache_only stops it; `python3 -m serving down` with LMLAB_NAME=gpu otherwise).
+trap 'rc=$?; [ "$rc" -eq 0 ] || { python3 -m serving down >/dev/null 2>&1; LMLAB_NAME=lmcache-only python3 -m serving down >/dev/null 2>&1; }' EXIT
 
 if [ ! -f "$LMLAB_MODEL_DIR/config.json" ]; then
   python3 -m experiments.gpu.dummy_model "$LMLAB_MODEL_DIR" --tokenizer "$tokenizer" || exit 1

@@ -47,6 +47,10 @@ SIZES_VAR = env_name("accounting_sizes")  # LMLAB_ACCOUNTING_SIZES
 STACKS_VAR = env_name("accounting_stacks")  # LMLAB_ACCOUNTING_STACKS
 VARIANTS = ["cold", "device_hit", "lmcache_hit"]
 CALLS_CSV = "accounting-calls.csv"
+LOG_COPY = "lmcache-requests.log"
+# LMCache's lines worth keeping beside the results: per-request lookups, stores, retrieves (and the
+# cache server's prefetches, which name the request).
+KEPT_LINES = ("Retrieved", "Stored", "LMCache hit tokens", "Prefetch request completed")
 CALL_COLUMNS = ["stack", "size", "repeat", "variant", "response_id", "ttft_ms", "prompt_tokens", "cached_tokens",
                 "device_hit_tokens", "lmcache_hit_tokens", "started", "ended"]  # fmt: skip
 
@@ -167,14 +171,9 @@ class HitAccounting(Scenario):
             return {}
         calls = pd.read_csv(self._out / CALLS_CSV)
         log_lines = self._log.read_text(errors="replace").splitlines() if self._log and self._log.is_file() else []
-        kept = [ln for ln in log_lines if "Retrieved" in ln or "Stored" in ln or "LMCache hit tokens" in ln]
-        (self._out / "lmcache-requests.log").write_text("\n".join(kept) + ("\n" if kept else ""))
-        figures = account(calls, parse_log(kept), self._startups)
-        (self._out / "accounting.json").write_text(json.dumps(figures, indent=2) + "\n")
-        from experiments.accounting_chart import draw_accounting  # matplotlib only when there is something to draw
-
-        draw_accounting(figures, self._out)
-        return figures
+        kept = [ln for ln in log_lines if any(word in ln for word in KEPT_LINES)]
+        (self._out / LOG_COPY).write_text("\n".join(kept) + ("\n" if kept else ""))
+        return analyse(self._out, calls, kept, self._startups)
 
     def summary_lines(self, comparison: dict) -> list[str]:
         lines = []
@@ -197,6 +196,33 @@ class HitAccounting(Scenario):
                 if not split["lmcache_hit_verified"]:
                     return f"{size} tokens, stack {s}: the lmcache_hit calls were not served by LMCache alone"
         return None
+
+
+def analyse(out: Path, calls: pd.DataFrame, log_lines: list[str], startups: dict | None = None) -> dict:
+    """Write accounting.json and the chart into ``out``; returns the figures."""
+    figures = account(calls, parse_log(log_lines), startups)
+    (out / "accounting.json").write_text(json.dumps(figures, indent=2) + "\n")
+    from experiments.accounting_chart import draw_accounting  # matplotlib only when there is something to draw
+
+    draw_accounting(figures, out)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m experiments.scenarios.hit_accounting RUN_DIR``: the analysis again, from the run
+    folder's accounting-calls.csv and lmcache-requests.log (e.g. after changing the analysis)."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or not (Path(argv[0]) / CALLS_CSV).is_file():
+        print(f"error: give one hit_accounting run folder (it holds {CALLS_CSV} and {LOG_COPY})", file=sys.stderr)
+        return 2
+    out = Path(argv[0])
+    previous = json.loads((out / "accounting.json").read_text()) if (out / "accounting.json").is_file() else {}
+    startups = {int(k): v for k, v in previous.get("startup_s", {}).items()}
+    figures = analyse(out, pd.read_csv(out / CALLS_CSV), (out / LOG_COPY).read_text().splitlines(), startups)
+    print(json.dumps(figures, indent=2))
+    return 0
 
 
 def account(calls: pd.DataFrame, events, startups: dict | None = None) -> dict:
@@ -236,3 +262,7 @@ def account(calls: pd.DataFrame, events, startups: dict | None = None) -> dict:
         per["part_spread"] = {p: spread([x[p] for x in stacks]) for p in ("fixed", "kv_load", "compute")}
         out["sizes"][str(int(size))] = per
     return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

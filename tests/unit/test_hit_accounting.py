@@ -42,9 +42,10 @@ def test_a_call_is_joined_on_its_response_id_which_vllm_extends_with_a_suffix():
 
 def test_the_cache_servers_log_names_no_request_so_a_call_takes_the_retrieve_in_its_window():
     events = parse_log((FIXTURES / "lmcache_mp_server.log").read_text().splitlines())
-    retrieves = [e for e in events if e.kind == "retrieve"]
-    assert retrieves and all(e.request_id is None for e in retrieves)
-    r = retrieves[0]
+    assert [(e.kind, e.tokens, e.cost_ms) for e in events] == [("store", 2048, 90.0), ("store", 1792, 47.0),
+                                                              ("retrieve", 3840, 64.0), ("store", 2048, 60.0)]  # fmt: skip
+    r = events[2]
+    assert r.request_id is None and r.at == at("2026-12-02 04:40:40.398")  # colour codes and all, as the server writes it
     assert kv_load_ms(events, "chatcmpl-whatever", r.at.replace(microsecond=0), r.at.replace(microsecond=999999)) == r.cost_ms
     assert kv_load_ms(events, None, at("2000-01-01"), at("2000-01-02")) is None
 
