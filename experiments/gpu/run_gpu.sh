@@ -35,8 +35,9 @@ export LMLAB_PROFILE=gpu LMLAB_MODEL_DIR="$work/llama-3.1-8b-dummy" LMLAB_SERVED
 export LMLAB_LOAD_FORMAT=dummy LMLAB_ATTENTION_BACKEND=FLASH_ATTN
 export VLLM_USE_FLASHINFER_SAMPLER=0  # FlashInfer is not carried: it is heavy and FLASH_ATTN does not need it
 export LMLAB_START_TIMEOUT_S=${LMLAB_START_TIMEOUT_S:-300}
-# Every scenario of the default settings shares one stack (their own stack names and ports yield to these).
-export LMLAB_NAME=gpu LMLAB_VLLM_PORT=8100
+# Every scenario of the default settings shares one stack: their own stack names and ports yield to
+# these, and a stack is reused only when every setting is equal.
+export LMLAB_NAME=gpu LMLAB_VLLM_PORT=8100 LMLAB_LMCACHE_PORT=5555 LMLAB_LMCACHE_HTTP_PORT=8090
 results=${3:--}
 if [ "$results" = - ]; then results=results/gpu/$(python3 -m experiments.gpu.naming) || exit 1; fi
 shift $(( $# < 3 ? $# : 3 ))
