@@ -13,6 +13,7 @@
 #   accounting    hit_accounting at 8k, 16k and 31k on two freshly started stacks (it restarts the stack once)
 #   cold_hit      cold_hit at 8k, 16k and 31k manual tokens; the server's tokenize time of the 31k prompt
 #   tiers         tiers at 31k (vLLM's GPU cache, then LMCache's CPU tier after a reset)
+#   overhead      (not in the default list) overhead at 31k: graph vs bare client vs the question alone, interleaved
 #   lmcache_only  a stack with --enforce-eager and vLLM's prefix cache off (timed), cold_hit_lmcache at 8k, 16k, 31k
 #   summary       the logs and RESULTS_DIR/README.md with the tables
 # PHASEs run in the order given (default: all of them); a machine that keeps files between commands
@@ -82,6 +83,7 @@ for phase in $phases; do
       done
       python3 -m experiments.gpu.breakdown "$results/breakdown.json" 31000 ;;
     tiers) run --scenario tiers --manual-tokens 31000 --keep-stack --out "$results/tiers-31000" ;;
+    overhead) run --scenario overhead --manual-tokens 31000 --keep-stack --out "$results/overhead-31000" ;;
     lmcache_only)
       python3 -m serving down
       export LMLAB_NAME=lmcache-only LMLAB_PREFIX_CACHING=false LMLAB_ENFORCE_EAGER=true
@@ -97,6 +99,6 @@ for phase in $phases; do
         cp "$log" "$results/vllm-$(basename "$(dirname "$(dirname "$log")")").log"
       done
       python3 -m experiments.gpu.summarize "$results" "$LMLAB_MODEL_DIR" ;;
-    *) echo "error: unknown phase '$phase'; phases: up accounting cold_hit tiers lmcache_only summary" >&2; exit 2 ;;
+    *) echo "error: unknown phase '$phase'; phases: up accounting cold_hit tiers overhead lmcache_only summary" >&2; exit 2 ;;
   esac
 done
