@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 NOTEBOOK := notebooks/lmcache_huge_data_tutorial.ipynb
 
-.PHONY: setup setup-cpu setup-gpu redis clean-cache demo test unit bench up down status studio notebook notebook-clean
+.PHONY: setup setup-cpu setup-gpu redis clean-cache demo test unit bench soak up down status studio notebook notebook-clean
 
 setup: setup-$(PROFILE)
 
@@ -53,6 +53,12 @@ unit: setup
 
 bench: setup
 	$(BIN)/python -m experiments.bench $(SCENARIOS)
+
+# An hour of concurrent sessions while memory, open files, the disk tier, /dev/shm and TTFT are
+# sampled (docs/reliability.md); not part of `make test`. SOAK_SECONDS=600 for a shorter one.
+SOAK_SECONDS ?= 3600
+soak: setup
+	$(BIN)/python -m experiments.run_graph --scenario soak --duration $(SOAK_SECONDS)
 
 up: setup
 	$(BIN)/python -m serving up

@@ -2,7 +2,8 @@
 
 TTFT means what it means in ``nodes.generate.stream_timed`` and vLLM's own benchmarks: from sending
 the request to the first streamed chunk with content. Usage, cached tokens included, comes from the
-final chunk (``stream_options.include_usage``). The result has the same keys as ``stream_timed``.
+final chunk (``stream_options.include_usage``). The result holds the same ``CallRecord`` fields as
+``clients.measured.stream_timed`` (no logprobs: the bare client never asks for them).
 """
 
 import json
@@ -51,6 +52,7 @@ def stream_chat(
     usage: dict = {}
     first = None
     response_id = None
+    started_at = time.time()
     start = time.perf_counter()
     try:
         with client.stream("POST", url, json=body, headers=headers, timeout=timeout) as resp:
@@ -73,6 +75,7 @@ def stream_chat(
         raise ServerGone(f"lost the connection to vLLM at {endpoint} during a call") from None
     end = time.perf_counter()
     return {
+        "started_at": round(started_at, 3),
         "ttft_ms": round(((first or end) - start) * 1000, 2),
         "total_ms": round((end - start) * 1000, 2),
         "prompt_tokens": usage.get("prompt_tokens", 0),

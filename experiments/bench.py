@@ -1,8 +1,8 @@
 """``python -m experiments.bench [SCENARIO ...]``: the benchmark runs behind the figures in the README.
 
-Each scenario runs at full size through ``run_graph`` (its own pass mark applies) into
-``runs/bench-<time>/<scenario>``; ``bench.json`` there collects every scenario's summary figures and
-exit code. Run it on a quiet machine: the figures are timings.
+Each scenario runs at full size (its own pass mark applies) into ``runs/bench-<time>/<scenario>``;
+``bench.json`` there collects every scenario's summary figures and exit code. Run it on a quiet
+machine: the figures are timings.
 """
 
 import json
@@ -10,40 +10,49 @@ import sys
 import time
 from pathlib import Path
 
-from experiments import run_graph
+from experiments.experiment import run_experiment
+from experiments.run_graph import console, print_summary
+from experiments.spec import RunSpec
+from lab.cli import command
+from lab.errors import UserError
 
-# Full-size arguments per scenario (the issues' benchmark sizes).
-BENCH_ARGS = {
-    "cold_hit": [],
-    "layouts": ["--questions", "5", "--manual-tokens", "4400"],
-    "tiers": [],
-    "equivalence": [],
-    "sharing": [],
-    "sweep": [],
-    "overhead": ["--repeats", "6"],
-    "load": ["--concurrency", "8", "--questions", "20", "--repeats", "1"],
+# Full-size arguments per scenario (the issues' benchmark sizes), as RunArgs fields.
+BENCH_ARGS: dict[str, dict] = {
+    "cold_hit": {},
+    "layouts": {"questions": 5, "manual_tokens": 4400},
+    "tiers": {},
+    "equivalence": {},
+    "sharing": {},
+    "sweep": {},
+    "overhead": {"repeats": 6},
+    "load": {"concurrency": 8, "questions": 20, "repeats": 1},
 }
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or list(BENCH_ARGS)
     unknown = [n for n in names if n not in BENCH_ARGS]
     if unknown:
-        print(f"error: unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCH_ARGS)}", file=sys.stderr)
-        return 2
+        raise UserError(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCH_ARGS)}")
     root = Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     results = {}
-    for name in names:
-        out = root / name
-        print(f"== benchmark {name} -> {out}", flush=True)
-        code = run_graph.main(["--scenario", name, "--out", str(out), *BENCH_ARGS[name]])
-        summary = out / "summary.json"
-        figures = json.loads(summary.read_text())["scenarios"][name] if summary.exists() else None
-        results[name] = {"exit_code": code, "summary": figures}
-        if code == 130:
-            break
-    (root / "bench.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"wrote {root / 'bench.json'}")
+    try:
+        for name in names:
+            out = root / name
+            print(f"== benchmark {name} -> {out}", flush=True)
+            try:
+                result = run_experiment(RunSpec.build(scenario=name, out=out, **BENCH_ARGS[name]), console)
+            except UserError as err:  # this scenario could not run: say so, go on with the next
+                print(f"error: {err}", file=sys.stderr)
+                results[name] = {"exit_code": err.exit_code, "summary": None}
+                continue
+            print_summary(result)
+            results[name] = {"exit_code": result.exit_code, "summary": result.summary["scenarios"][name]}
+    finally:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "bench.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"wrote {root / 'bench.json'}")
     return max((r["exit_code"] for r in results.values()), default=0)
 
 

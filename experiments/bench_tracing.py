@@ -12,7 +12,7 @@ exits 1 when tracing slows the median hit TTFT by more than ``--max-overhead`` o
 
   --runs N           graph runs after the cold one, half of them traced (default 40)
   --questions N      hit questions per graph run (default 2)
-  --manual-tokens N  manual size (default 4000, as a default run)
+  --manual-tokens N  manual size (default: a default run's, Context.manual_tokens)
   --langfuse WHERE   receiver (default), hang or refused
   --endpoint URL     use a running server; default: start (or reuse) the local stack
 """
@@ -25,16 +25,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from clients.vllm import check_endpoint
 from experiments.results import ResultsWriter, prepare_out_dir, versions
-from experiments.runner import Run
-from experiments.scenarios import SCENARIOS, Session
-from experiments.scenarios.base import questions_for
+from experiments.executor import Executor
+from experiments.plan import Session, questions_for
 from graphs.context import Context
 from lab.cli import command
+from lab.settings import resolve
 from lab.errors import UserError
 from observability.receiver import BlackHole, LangfuseReceiver, refused_url
 from observability.tracing import Tracing
@@ -69,7 +68,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m experiments.bench_tracing", description=__doc__.split("\n\n")[1])
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--questions", type=int, default=2)
-    p.add_argument("--manual-tokens", type=int, default=4000)
+    p.add_argument("--manual-tokens", type=int, default=Context().manual_tokens)
     p.add_argument("--max-tokens", type=int, default=8)
     p.add_argument("--max-overhead", type=float, default=0.05, help="fail above this slowdown of the median hit TTFT")
     p.add_argument("--langfuse", choices=list(LANGFUSE_TARGETS), default="receiver",
@@ -83,11 +82,9 @@ def parse_args(argv):
 
 
 def bench(args, endpoint: str, out: Path) -> dict:
-    ctx = replace(
-        Context(), endpoint=endpoint, manual_tokens=args.manual_tokens, max_tokens=args.max_tokens, truncate_manual=True
-    )
+    ctx = resolve(Context, {"endpoint": endpoint, "manual_tokens": args.manual_tokens, "max_tokens": args.max_tokens,
+                            "truncate_manual": True})  # fmt: skip
     check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
-    scenario = SCENARIOS["cold_hit"]
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-tracing"
     rows: list[dict] = []
     with langfuse_target(args.langfuse) as (url, receiver), ResultsWriter(out) as writer:
@@ -103,11 +100,12 @@ def bench(args, endpoint: str, out: Path) -> dict:
                 session = Session(name=f"{name}-{mode}", repeat=i, questions=questions_for(i, len(variants)),
                                   variants=variants, edition=edition, context=ctx)  # fmt: skip
 
-                def keep(row, mode=mode, block=(i - 1) // 4):
+                def keep(record, mode=mode, block=(i - 1) // 4):
+                    row = record.row()
                     rows.append({"tracing": mode, "block": block, **{k: row[k] for k in KEPT}})
                     print(f"  {row['session']:<9} {row['variant']} TTFT {row['ttft_ms']:>8.1f} ms", flush=True)
 
-                Run(run_id, scenario, writer, keep, tracing=tracing if mode == "on" else None).session(session)
+                Executor(run_id, "cold_hit", writer, keep, tracing=tracing if mode == "on" else None).session(session)
             flush_started = time.monotonic()
             problem = tracing.flush(timeout_s=FLUSH_TIMEOUT_S)
             flush_s = time.monotonic() - flush_started
@@ -161,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.endpoint:
             endpoint = args.endpoint
         else:
-            stack = Stack(StackSettings())
+            stack = Stack(resolve(StackSettings))
             started = stack.up()
             endpoint = stack.settings.endpoint
         result = bench(args, endpoint, out)

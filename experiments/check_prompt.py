@@ -24,6 +24,7 @@ from dataclasses import asdict
 from rich.console import Console
 from rich.markup import escape
 
+from graphs.context import Context
 from lab.cli import command
 from lab.errors import UserError
 from prompts.layouts import LAYOUTS, dynamic_part, get_layout, static_prefix
@@ -31,6 +32,8 @@ from prompts.manual import builtin_manual, cut_to_budget, read_manual
 from prompts.prefix_analysis import PrefixReport, compare_renderings
 from prompts.templates import DEFAULT_QUESTIONS
 from prompts.user_template import read_template, render, uses
+
+DEFAULTS = Context()  # the graph's own defaults, so a check matches a default run
 
 console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
 
@@ -42,11 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--layout", help=f"check one of the lab's layouts instead: {', '.join(LAYOUTS)}")
     p.add_argument("--question", action="append", help="a question to render; give it twice (default: two built-in ones)")
     p.add_argument("--manual", help="text for {manual} (default: Python's documentation topics)")
-    p.add_argument("--manual-tokens", type=int, default=4000, help="cut the manual to this many tokens (default 4000)")
-    p.add_argument("--max-tokens", type=int, default=32, help="context kept free for the answer (default 32)")
-    p.add_argument("--chunk-size", type=int, default=256, help="cache chunk size in tokens (default 256, LMCache's)")
+    p.add_argument("--manual-tokens", type=int, default=DEFAULTS.manual_tokens,
+                   help=f"cut the manual to this many tokens (default {DEFAULTS.manual_tokens})")
+    p.add_argument("--max-tokens", type=int, default=DEFAULTS.max_tokens, help=f"context kept free for the answer (default {DEFAULTS.max_tokens})")
+    p.add_argument("--chunk-size", type=int, default=DEFAULTS.chunk_size,
+                   help=f"cache chunk size in tokens (default {DEFAULTS.chunk_size}, LMCache's)")
     p.add_argument("--endpoint", help="tokenize with this vLLM server's /tokenize instead of the local model folder")
-    p.add_argument("--model", default="smollm2-135m-instruct", help="model name at --endpoint")
+    p.add_argument("--model", default=DEFAULTS.model, help="model name at --endpoint")
     p.add_argument("--model-dir", default="", help="local model folder (default: the lab's SmolLM2-135M-Instruct)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p.parse_args(argv)

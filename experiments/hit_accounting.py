@@ -133,3 +133,47 @@ def spread(values: list[float]) -> float | None:
     if len(values) < 2 or min(values) <= 0:
         return None
     return round((max(values) - min(values)) / min(values), 4)
+
+
+# ----- per size and stack, over a table of calls -----
+# ``calls`` columns: stack, size, repeat, variant (cold / device_hit / lmcache_hit / suffix_only),
+# response_id, ttft_ms, prompt_tokens, device_hit_tokens, lmcache_hit_tokens, started, ended (ISO times).
+
+
+def account(calls, events: list[LogEvent], startups: dict | None = None) -> dict:
+    """Per size and stack, the split of the median LMCache hit, plus the spread between stacks."""
+    calls = calls.copy()
+    calls["kv_load_ms"] = [
+        kv_load_ms(events, rid if isinstance(rid, str) and rid else None, datetime.fromisoformat(a), datetime.fromisoformat(b))
+        if v == "lmcache_hit" else None
+        for rid, a, b, v in zip(calls["response_id"], calls["started"], calls["ended"], calls["variant"], strict=True)
+    ]  # fmt: skip
+    out: dict = {"adds_up_within": ADDS_UP_WITHIN, "startup_s": {str(k): v for k, v in (startups or {}).items()}, "sizes": {}}
+    for size, by_size in calls.groupby("size"):
+        per: dict = {"stacks": {}}
+        for s, g in by_size.groupby("stack"):
+            v = {name: g[g["variant"] == name] for name in ("cold", "device_hit", "lmcache_hit", "suffix_only")}
+            loads = v["lmcache_hit"]["kv_load_ms"].dropna().tolist()
+            if v["lmcache_hit"].empty or v["device_hit"].empty or v["suffix_only"].empty or not loads:
+                continue
+            split = split_hit(v["lmcache_hit"]["ttft_ms"].tolist(), loads, v["device_hit"]["ttft_ms"].tolist(), v["suffix_only"]["ttft_ms"].tolist())
+            per["stacks"][str(s)] = {
+                **split.as_dict(),
+                "cold_ms": round(float(v["cold"]["ttft_ms"].median()), 1),
+                "prompt_tokens": int(v["lmcache_hit"]["prompt_tokens"].median()),
+                "calls": int(len(v["lmcache_hit"])),
+                "kv_loads_joined": len(loads),
+                "lmcache_hit_by_repeat_ms": v["lmcache_hit"]["ttft_ms"].round(1).tolist(),
+                "kv_load_by_repeat_ms": [round(x, 1) for x in loads],
+                "device_hit_by_repeat_ms": v["device_hit"]["ttft_ms"].round(1).tolist(),
+                "device_hit_verified": bool((v["device_hit"]["device_hit_tokens"].fillna(0) > 0).all()),
+                "lmcache_hit_verified": bool((v["lmcache_hit"]["device_hit_tokens"].fillna(0) == 0).all()
+                                             and (v["lmcache_hit"]["lmcache_hit_tokens"].fillna(0) > 0).all()),
+            }  # fmt: skip
+        if not per["stacks"]:
+            continue
+        stacks = per["stacks"].values()
+        per["hit_spread"] = spread([x["hit_ms"] for x in stacks])
+        per["part_spread"] = {p: spread([x[p] for x in stacks]) for p in ("fixed", "kv_load", "compute")}
+        out["sizes"][str(int(size))] = per
+    return out

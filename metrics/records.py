@@ -1,34 +1,104 @@
-"""The per-call record: what one LLM call cost and where its cached tokens came from."""
+"""The per-call record: what one LLM call cost and where its cached tokens came from.
 
-# Column order of results.csv; scenario columns come first, then these.
-CALL_FIELDS = [
-    "question_id", "layout", "started_at", "ttft_ms", "total_ms", "prompt_tokens", "static_prefix_tokens", "cached_tokens",
-    "device_hit_tokens", "lmcache_hit_tokens", "lmcache_l1_hit_tokens", "lmcache_l2_hit_tokens", "hit_rate", "device_hit_rate", "lmcache_hit_rate",
-    "completion_tokens", "shared_prefix_tokens", "predicted_cached_tokens", "first_difference", "cache_note",
-    "question", "answer", "answer_logprobs",
-]  # fmt: skip
+``CallRecord`` is the one typed record every client path returns (graph node, bare client,
+suffix-only, ...). Everything downstream is derived from its fields, so adding a figure is one
+edit here: the ``results.csv`` columns (field order), the per-variant summary (``SUMMARY`` metadata)
+and the trace metadata (``TRACE`` metadata).
+"""
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+# Field metadata keys. SUMMARY: how summary.json aggregates the field per variant ("median",
+# "mean"), or absent. TRACE: False keeps a field (long text) out of the LangFuse metadata.
+SUMMARY, TRACE = "summary", "trace"
+
+
+def _col(default=None, *, summary: str | None = None, trace: bool = True):
+    meta = {TRACE: trace} | ({SUMMARY: summary} if summary else {})
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallRecord:
+    """One LLM call. Run labels first (the executor fills them), then the call's own figures.
+    ``None`` means unknown (e.g. no /metrics to split hits by source): empty in results.csv, never guessed."""
+
+    # Where the call belongs: filled by the executor from the plan.
+    run_id: str = _col("", trace=False)  # the trace's session says it
+    scenario: str = _col("")
+    variant: str = _col("")
+    repeat: int | None = _col(trace=False)
+    session: str = _col("", trace=False)
+    # Which question, node and part of the set-up made the call.
+    question_id: int = _col(0)
+    node: str = _col("")  # the graph node that made the call (qa graph: generate)
+    turn: int | None = _col()  # conversation turn, where a scenario has turns
+    instance: str = _col("")  # the serving instance that answered, where known
+    tier: str = _col("")  # the cache tier a scenario set up for the call, where it sets one
+    layout: str = _col("")
+    manual_tokens: int | None = _col(summary="median")  # the manual alone, as the model sees it
+    # Timings.
+    started_at: float | None = _col()
+    response_id: str = _col("", trace=False)  # the server's id for the call (chatcmpl-...), as LMCache's log names it
+    ttft_ms: float = _col(0.0)
+    total_ms: float = _col(0.0)
+    # Tokens and where the cached ones came from.
+    prompt_tokens: int = _col(0, summary="median")
+    static_prefix_tokens: int | None = _col(summary="median")
+    cached_tokens: int = _col(0, summary="median")
+    device_hit_tokens: int | None = _col(summary="median")
+    lmcache_hit_tokens: int | None = _col(summary="median")
+    lmcache_l1_hit_tokens: int | None = _col(summary="median")
+    lmcache_l2_hit_tokens: int | None = _col(summary="median")
+    hit_rate: float | None = _col()
+    device_hit_rate: float | None = _col(summary="mean")
+    lmcache_hit_rate: float | None = _col(summary="mean")
+    completion_tokens: int = _col(0)
+    # The tokenizer's prediction before the call, and where it was off.
+    shared_prefix_tokens: int | None = _col(summary="median")
+    predicted_cached_tokens: int | None = _col(summary="median")
+    first_difference: str = _col("", trace=False)
+    cache_note: str = _col("")
+    # The exchange itself.
+    question: str = _col("")
+    answer: str = _col("", trace=False)
+    answer_logprobs: str = _col("", trace=False)
+
+    def with_hits(self, hits: dict | None) -> "CallRecord":
+        """This record with its hits by source (from /metrics deltas) and the rates they give.
+        ``hits`` None: the server exposes no /metrics, so the split stays unknown."""
+        h = hits or {}
+        device, lmcache = h.get("device_hit_tokens"), h.get("lmcache_hit_tokens")
+        return replace(
+            self,
+            device_hit_tokens=device,
+            lmcache_hit_tokens=lmcache,
+            lmcache_l1_hit_tokens=h.get("lmcache_l1_hit_tokens"),
+            lmcache_l2_hit_tokens=h.get("lmcache_l2_hit_tokens"),
+            hit_rate=_rate(self.cached_tokens, self.prompt_tokens),
+            device_hit_rate=_rate(device, self.prompt_tokens),
+            lmcache_hit_rate=_rate(lmcache, self.prompt_tokens),
+        )
+
+    def row(self) -> dict:
+        """The record as a results.csv row."""
+        return asdict(self)
 
 
 def _rate(part: float | None, whole: float) -> float | None:
     return round(part / whole, 4) if part is not None and whole else None
 
 
-def call_record(pending: dict, hits: dict | None, *, layout: str, static_prefix_tokens: int) -> dict:
-    """Merge a call's timings and usage with its metric deltas. ``hits`` is None when the server
-    exposes no /metrics: the source split is then unknown (empty), never guessed."""
-    prompt = pending["prompt_tokens"]
-    device = hits["device_hit_tokens"] if hits else None
-    lmcache = hits["lmcache_hit_tokens"] if hits else None
-    record = {
-        **pending,
-        "layout": layout,
-        "static_prefix_tokens": static_prefix_tokens,
-        "device_hit_tokens": device,
-        "lmcache_hit_tokens": lmcache,
-        "lmcache_l1_hit_tokens": hits.get("lmcache_l1_hit_tokens") if hits else None,
-        "lmcache_l2_hit_tokens": hits.get("lmcache_l2_hit_tokens") if hits else None,
-        "hit_rate": _rate(pending["cached_tokens"], prompt),
-        "device_hit_rate": _rate(device, prompt),
-        "lmcache_hit_rate": _rate(lmcache, prompt),
-    }
-    return {k: record.get(k) for k in CALL_FIELDS}
+def columns(record_type: type = CallRecord) -> list[str]:
+    """results.csv columns, in order."""
+    return [f.name for f in fields(record_type)]
+
+
+def summary_fields(record_type: type = CallRecord) -> dict[str, str]:
+    """Field -> aggregation ("median" or "mean") for the per-variant summary."""
+    return {f.name: f.metadata[SUMMARY] for f in fields(record_type) if SUMMARY in f.metadata}
+
+
+def trace_metadata(record: CallRecord) -> dict:
+    """The record's figures for the LangFuse observation of the call (long texts left out)."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.metadata.get(TRACE, True)}

@@ -16,7 +16,7 @@ QUESTION_RESERVE_TOKENS = 256
 def load_manual(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``context.manual_path`` (or the built-in manual) and returns ``manual``, cut or checked
     so that the static prefix leaves room for a question and an answer."""
-    ctx = runtime.context or Context()
+    ctx = runtime.context
 
     def prefix_tokens(manual: str) -> int:
         msg = [{"role": "system", "content": static_prefix(manual, state.manual_edition)}]

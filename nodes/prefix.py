@@ -10,7 +10,7 @@ from prompts.layouts import static_prefix
 
 def build_static_prefix(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``manual``; returns ``static_prefix`` and its token count as the model sees it."""
-    ctx = runtime.context or Context()
+    ctx = runtime.context
     prefix = static_prefix(state.manual, state.manual_edition)
     tokens = count_chat_tokens(
         ctx.endpoint, ctx.model, [{"role": "system", "content": prefix}], add_generation_prompt=False, api_key=ctx.api_key

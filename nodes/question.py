@@ -9,7 +9,7 @@ from prompts.layouts import dynamic_part, get_layout
 
 def add_question(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``static_prefix`` and ``questions[question_index]``; returns the call's ``messages``."""
-    ctx = runtime.context or Context()
+    ctx = runtime.context
     layout = get_layout(ctx.layout)
     return {"messages": layout(state.static_prefix, dynamic_part(state.questions[state.question_index]))}
 

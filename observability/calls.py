@@ -12,12 +12,10 @@ import logging
 
 from langchain_core.runnables import RunnableConfig
 
+from metrics.records import CallRecord, trace_metadata
+
 log = logging.getLogger(__name__)
 
-# The call record's fields that go into the observation's metadata, besides scenario and variant.
-CALL_METADATA = [
-    "ttft_ms", "prompt_tokens", "cached_tokens", "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "layout",
-]  # fmt: skip
 # Numeric scores put on the observation and on its trace.
 CALL_SCORES = ["ttft_ms", "hit_rate"]
 
@@ -47,17 +45,17 @@ def call_labels(config: RunnableConfig | None, question_id: int | None) -> dict:
     return {"scenario": str(meta.get("scenario") or ""), "variant": str(variant or "")}
 
 
-def annotate_call(config: RunnableConfig | None, record: dict) -> None:
-    """Metadata ``CALL_METADATA`` + scenario + variant on the node's observation; scores
+def annotate_call(config: RunnableConfig | None, record: CallRecord) -> None:
+    """The record's ``trace_metadata`` + scenario + variant on the node's observation; scores
     ``CALL_SCORES`` on it and on the trace. Does nothing untraced; never fails the run."""
     observation = node_observation(config)
     if observation is None:
         return
     try:
-        figures = {k: record.get(k) for k in CALL_METADATA} | call_labels(config, record.get("question_id"))
+        figures = trace_metadata(record) | call_labels(config, record.question_id)
         observation.update(metadata=figures)
         for name in CALL_SCORES:
-            value = record.get(name)
+            value = getattr(record, name)
             if value is not None:
                 observation.score(name=name, value=float(value), data_type="NUMERIC")
                 observation.score_trace(name=name, value=float(value), data_type="NUMERIC")

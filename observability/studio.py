@@ -14,7 +14,9 @@ import threading
 
 from langchain_core.runnables import RunnableConfig
 
+from graphs.context import Context
 from graphs.graph import graph
+from lab.settings import with_resolved_defaults
 from observability.tracing import Tracing
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,14 @@ def studio_tracing() -> Tracing:
 
 
 def traced_graph(config: RunnableConfig):
-    """Graph factory for ``langgraph dev``: the QA graph with the LangFuse handler bound to it."""
+    """Graph factory for ``langgraph dev``: the QA graph, its Context defaults resolved from
+    ``LMLAB_*`` and the profile, with the LangFuse handler bound to it."""
+    studio = graph.copy(update={"context_schema": with_resolved_defaults(Context)})
     tracing = studio_tracing()
     if not tracing.enabled:
-        return graph
+        return studio
     meta = dict(config.get("metadata") or {})
     session = meta.get("langfuse_session_id") or (config.get("configurable") or {}).get("thread_id") or "studio"
     traced = tracing.apply({"metadata": meta}, session_id=str(session))
     langfuse_keys = {k: v for k, v in traced["metadata"].items() if k.startswith("langfuse_")}
-    return graph.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
+    return studio.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from lab.errors import UserError
+from lab.registry import lookup
 from prompts.templates import QUESTION_INSTRUCTIONS, STATIC_PREFIX, SYSTEM_PROMPT
 
 
@@ -43,7 +43,4 @@ LAYOUTS: dict[str, Callable[[str, str], list[dict]]] = {
 
 
 def get_layout(name: str) -> Callable[[str, str], list[dict]]:
-    try:
-        return LAYOUTS[name]
-    except KeyError:
-        raise UserError(f"unknown layout {name!r}; valid layouts: {', '.join(LAYOUTS)}") from None
+    return lookup(LAYOUTS, name, "layout")

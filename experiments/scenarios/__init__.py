@@ -1,6 +1,6 @@
 """Scenario registry. Adding a scenario: one module with a ``Scenario`` subclass, one entry here."""
 
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.scenarios.cold_hit import ColdHit, ColdHitLMCacheOnly
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.hit_accounting import HitAccounting
@@ -8,18 +8,21 @@ from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.overhead import Overhead
 from experiments.scenarios.sharing import Sharing
+from experiments.scenarios.soak import Soak
 from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
-from lab.errors import UserError
+from lab.registry import lookup
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [ColdHit(), ColdHitLMCacheOnly(), Layouts(), Tiers(), Sharing(), Equivalence(), Load(), Sweep(), Overhead(), HitAccounting()]}
-
-
-def get_scenario(name: str) -> Scenario:
-    try:
-        return SCENARIOS[name]
-    except KeyError:
-        raise UserError(f"unknown scenario {name!r}; valid scenarios: {', '.join(SCENARIOS)}") from None
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, HitAccounting]}
 
 
-__all__ = ["SCENARIOS", "Scenario", "ScenarioOptions", "Session", "get_scenario"]
+def scenario_class(name: str) -> type[Scenario]:
+    return lookup(SCENARIOS, name, "scenario")
+
+
+def create(name: str, **options) -> Scenario:
+    """A fresh scenario for one run (``options``: e.g. ``concurrency``)."""
+    return scenario_class(name)(**options)
+
+
+__all__ = ["SCENARIOS", "Scenario", "ScenarioOptions", "create", "scenario_class"]

@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.summary import reduction
 
 
@@ -19,17 +20,8 @@ class ColdHit(Scenario):
     min_questions = 2
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
-        return [
-            Session(
-                name=f"{self.name}-r{r}",
-                repeat=r,
-                questions=questions_for(r, opts.questions),
-                variants=["cold"] + ["hit"] * (opts.questions - 1),
-                edition=f"edition {opts.run_id}-{r}",
-                context=replace(opts.context, layout="manual_first"),
-            )
-            for r in range(opts.repeats)
-        ]
+        ctx = replace(opts.context, layout="manual_first")
+        return [question_session(f"{self.name}-r{r}", r, opts.questions, f"edition {opts.run_id}-{r}", ctx) for r in range(opts.repeats)]
 
     def comparison(self, df: pd.DataFrame) -> dict:
         rows = df[df["scenario"] == self.name]
@@ -58,4 +50,4 @@ class ColdHitLMCacheOnly(ColdHit):
 
     name = "cold_hit_lmcache"
     description = "cold_hit with vLLM's prefix cache off: every hit loaded from LMCache"
-    stack_overrides = {"name": "lmcache-only", "prefix_caching": False, "vllm_port": 8120, "lmcache_port": 5565, "lmcache_http_port": 8098}
+    stack_overrides = {"name": "lmcache-only", "prefix_caching": False, "vllm_port": 8160, "lmcache_port": 5600, "lmcache_http_port": 8093}

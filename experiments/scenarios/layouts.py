@@ -15,7 +15,8 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 from prompts.layouts import LAYOUTS
 
 FRIENDLY = "manual_first"
@@ -74,14 +75,8 @@ class Layouts(Scenario):
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         # Repeats outermost, so slow drift of the machine spreads over all layouts alike.
         return [
-            Session(
-                name=f"{self.name}-{layout}-r{r}",
-                repeat=r,
-                questions=questions_for(r, opts.questions),
-                variants=[layout] * opts.questions,
-                edition=f"edition {opts.run_id}-{layout}-{r}",
-                context=replace(opts.context, layout=layout),
-            )
+            question_session(f"{self.name}-{layout}-r{r}", r, opts.questions, f"edition {opts.run_id}-{layout}-{r}",
+                             replace(opts.context, layout=layout), variants=[layout] * opts.questions)  # fmt: skip
             for r in range(opts.repeats)
             for layout in LAYOUTS
         ]

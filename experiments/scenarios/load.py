@@ -8,26 +8,26 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 
 
 class Load(Scenario):
     name = "load"
     description = "concurrent sessions on one manual: errors, p50/p95 TTFT, hit rate, throughput"
     default_expect = 0.90  # mean hit rate after each session's first question
-    concurrency = 8
+    default_concurrency = 8
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
         edition = f"edition {opts.run_id}"
         return [
-            Session(name=f"{self.name}-s{c}", repeat=c, questions=questions_for(c, opts.questions),
-                    variants=["first"] + ["next"] * (opts.questions - 1), edition=edition, context=ctx)  # fmt: skip
+            question_session(f"{self.name}-s{c}", c, opts.questions, edition, ctx, variants=["first"] + ["next"] * (opts.questions - 1))
             for c in range(self.concurrency)
         ]
 
-    def run(self, sessions: list[Session], run) -> None:
-        run.concurrently(sessions, self.concurrency)
+    def run(self, sessions: list[Session], executor) -> None:
+        executor.concurrently(sessions, self.concurrency)
 
     def comparison(self, df: pd.DataFrame) -> dict:
         rows = df[df["scenario"] == self.name]

@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.clients import BARE, QA_GRAPH, SUFFIX
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.summary import median_ratio
 
 if TYPE_CHECKING:
-    from experiments.runner import Run
+    from experiments.executor import Executor
 
-CLIENTS = ("graph", "bare", "suffix")
+CLIENTS = (QA_GRAPH, BARE, SUFFIX)
 
 
 class Overhead(Scenario):
@@ -39,25 +41,20 @@ class Overhead(Scenario):
         ctx = replace(opts.context, layout="manual_first")
         sessions = []
         for r in range(opts.repeats):
-            questions = questions_for(r, opts.questions)
             hits = opts.questions - 1
-            by_client = {
-                "graph": Session(f"{self.name}-graph-r{r}", r, questions, ["graph_cold"] + ["graph_hit"] * hits,
-                                 f"edition {opts.run_id}-{r}g", ctx, client="graph"),
-                "bare": Session(f"{self.name}-bare-r{r}", r, questions, ["bare_cold"] + ["bare_hit"] * hits,
-                                f"edition {opts.run_id}-{r}b", ctx, client="bare"),
-                "suffix": Session(f"{self.name}-suffix-r{r}", r, questions, ["suffix_only"] * opts.questions,
-                                  "", ctx, client="suffix"),
-            }  # fmt: skip
+            variants = {QA_GRAPH: ["graph_cold"] + ["graph_hit"] * hits, BARE: ["bare_cold"] + ["bare_hit"] * hits,
+                        SUFFIX: ["suffix_only"] * opts.questions}  # fmt: skip
+            editions = {QA_GRAPH: f"edition {opts.run_id}-{r}g", BARE: f"edition {opts.run_id}-{r}b", SUFFIX: ""}
             order = CLIENTS if r % 2 == 0 else CLIENTS[::-1]
-            sessions += [by_client[c] for c in order]
+            sessions += [question_session(f"{self.name}-{c.name}-r{r}", r, opts.questions, editions[c], ctx,
+                                          variants=variants[c], client=c) for c in order]  # fmt: skip
         return sessions
 
-    def run(self, sessions: list[Session], run: "Run") -> None:
+    def run(self, sessions: list[Session], executor: "Executor") -> None:
         """Per repeat, one call of each session in turn, the order reversed on every other call."""
         for _, group in groupby(sessions, key=lambda s: s.repeat):
             group = list(group)
-            streams = [run.calls(s) for s in group]
+            streams = [executor.calls(s) for s in group]
             for i in range(len(group[0].questions)):
                 for stream in streams if i % 2 == 0 else streams[::-1]:
                     next(stream)

@@ -13,8 +13,9 @@ from dataclasses import replace
 import pandas as pd
 
 from clients.vllm import scrape_metrics
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
-from experiments.summary import reduction
+from experiments.plan import Session, questions_for
+from experiments.scenarios.base import Scenario, ScenarioOptions
+from experiments.summary import median_ratio
 from lab.errors import UserError
 from metrics.prometheus import L2_STORES_COMPLETED, L2_STORES_SUBMITTED, parse_counters
 
@@ -67,8 +68,7 @@ class Sharing(Scenario):
             "a_cold_ttft_median_ms": rows.loc[rows["variant"] == "a_cold", "ttft_ms"].median(),
             "b_cold_ttft_median_ms": rows.loc[rows["variant"] == "b_cold", "ttft_ms"].median(),
             "b_redis_ttft_median_ms": redis["ttft_ms"].median(),
-            "b_redis_vs_b_cold": round(1 - reduction(df, self.name, "b_cold", "b_redis"), 4)
-            if reduction(df, self.name, "b_cold", "b_redis") is not None else None,
+            "b_redis_vs_b_cold": median_ratio(df, self.name, "b_redis", "b_cold"),
             "b_redis_l2_hit_tokens_median": redis["lmcache_l2_hit_tokens"].median(),
             "redis_verified": bool(len(redis)) and bool((redis["lmcache_l2_hit_tokens"] > 0).all()),
         }  # fmt: skip

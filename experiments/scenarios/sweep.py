@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from clients.vllm import count_chat_tokens, max_model_len
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 from graphs.context import Context
-from lab.envconfig import env_name
+from lab.settings import env_name
 from lab.errors import UserError
 from nodes.manual import QUESTION_RESERVE_TOKENS
 from prompts.layouts import static_prefix
@@ -101,14 +102,8 @@ class Sweep(Scenario):
         for r in range(opts.repeats):
             # Every other repeat runs the sizes largest first, so a slow drift of the machine does not tilt the line.
             for size in sizes if r % 2 == 0 else sizes[::-1]:
-                sessions.append(Session(
-                    name=f"{self.name}-{size}-r{r}",
-                    repeat=r,
-                    questions=questions_for(r, opts.questions),
-                    variants=["cold"] + ["hit"] * (opts.questions - 1),
-                    edition=self.edition(opts.run_id, size, r),
-                    context=replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True),
-                ))  # fmt: skip
+                ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
+                sessions.append(question_session(f"{self.name}-{size}-r{r}", r, opts.questions, self.edition(opts.run_id, size, r), ctx))
         return sessions
 
     @staticmethod

@@ -13,7 +13,8 @@ from dataclasses import replace
 import pandas as pd
 
 from clients.vllm import reset_prefix_cache
-from experiments.scenarios.base import Scenario, ScenarioOptions, Session, questions_for
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
 
 TIERS = ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]
 
@@ -42,10 +43,9 @@ class Tiers(Scenario):
         tiers = TIERS if stack.settings.disk_path is not None else TIERS[:-1]
         sessions = []
         for r in range(opts.repeats):
-            question = questions_for(r, 1)
             for tier in tiers:
-                sessions.append(Session(name=f"{self.name}-r{r}-{tier}", repeat=r, questions=question, variants=[tier],
-                                        edition=f"edition {opts.run_id}-{r}", context=ctx, before=before[tier]))  # fmt: skip
+                sessions.append(question_session(f"{self.name}-r{r}-{tier}", r, 1, f"edition {opts.run_id}-{r}", ctx,
+                                                 variants=[tier], before=before[tier]))  # fmt: skip
         return sessions
 
     def comparison(self, df: pd.DataFrame) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 
+from lab.settings import resolve
 from serving.settings import StackSettings
 from tests.conftest import free_port
 
@@ -73,7 +74,7 @@ def own_stack_env(tmp_path: Path, **extra) -> dict:
 def settings_from(env: dict, monkeypatch) -> StackSettings:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    return StackSettings()
+    return resolve(StackSettings)
 
 
 def assert_nothing_left(settings: StackSettings, pids: list[int]) -> None:

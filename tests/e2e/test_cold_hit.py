@@ -25,7 +25,7 @@ def test_second_question_is_served_from_lmcache(stack):
         context=ctx,
     )  # fmt: skip
 
-    cold, *hits = out["calls"]
+    cold, *hits = (c.row() for c in out["calls"])
     after = parse_counters(scrape_metrics(ctx.endpoint))[EXTERNAL_HITS]
     assert after > before, "LMCache served no tokens"
     assert cold["cached_tokens"] == 0 and cold["lmcache_hit_tokens"] == 0

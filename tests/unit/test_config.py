@@ -3,9 +3,9 @@
 import pytest
 
 from graphs.context import Context
-from lab.envconfig import describe
+from lab.settings import describe, resolve, resolve_with_sources
 from lab.errors import UserError
-from serving.launcher import plan
+from serving.recipes import plan
 from serving.settings import StackSettings
 
 
@@ -19,14 +19,14 @@ def test_environment_fills_fields_left_at_default(monkeypatch):
     monkeypatch.setenv("LMLAB_VLLM_PORT", "9001")
     monkeypatch.setenv("LMLAB_PREFIX_CACHING", "yes")
     monkeypatch.setenv("LMLAB_LMCACHE_L1_GIB", "0.5")
-    s = StackSettings()
+    s = resolve(StackSettings)
     assert (s.vllm_port, s.prefix_caching, s.lmcache_l1_gib) == (9001, True, 0.5)
 
 
 def test_explicit_arguments_win_over_the_environment(monkeypatch):
     monkeypatch.setenv("LMLAB_MODEL", "other")
-    assert Context(model="mine").model == "mine"
-    assert Context().model == "other"
+    assert resolve(Context, {"model": "mine"}).model == "mine"
+    assert resolve(Context).model == "other"
 
 
 @pytest.mark.parametrize(("var", "value", "words"), [
@@ -37,7 +37,7 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch):
 def test_bad_environment_values_name_the_variable(monkeypatch, var, value, words):
     monkeypatch.setenv(var, value)
     with pytest.raises(UserError, match=f"{var}='{value}' {words}"):
-        StackSettings()
+        resolve(StackSettings)
 
 
 def test_every_setting_has_a_description():
@@ -58,3 +58,24 @@ def test_plan_without_lmcache_is_plain_vllm(tmp_path):
     services = plan(StackSettings(lmcache=False), tmp_path)
     assert [s.name for s in services] == ["vllm"]
     assert "--kv-transfer-config" not in services[0].argv
+
+
+def test_an_argument_equal_to_the_default_still_beats_the_environment(monkeypatch):
+    monkeypatch.setenv("LMLAB_MAX_TOKENS", "8")
+    assert resolve(Context, {"max_tokens": 32}).max_tokens == 32
+
+
+def test_each_setting_says_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("LMLAB_VLLM_PORT", "9001")
+    s, sources = resolve_with_sources(StackSettings, {"name": "mine"}, overrides={"kv_cache_gib": 1}, overrides_source="scenario tiers")
+    assert (s.name, s.vllm_port, s.kv_cache_gib) == ("mine", 9001, 1)
+    assert sources["name"] == "argument" and sources["vllm_port"] == "LMLAB_VLLM_PORT"
+    assert sources["kv_cache_gib"] == "scenario tiers" and sources["host"] == "default"
+
+
+def test_settings_objects_read_no_environment_and_never_change(monkeypatch):
+    monkeypatch.setenv("LMLAB_MODEL", "other")
+    ctx = Context()
+    assert ctx.model == "smollm2-135m-instruct"
+    with pytest.raises(AttributeError):
+        ctx.model = "x"  # frozen: what the graph was handed stays what it was handed

@@ -13,13 +13,14 @@ from experiments.scenarios.tiers import Tiers
 from graphs.context import Context
 from lab.errors import UserError
 from lab.profile import cpu_tier_gib
-from serving.launcher import plan
+from serving.recipes import plan
 from serving.model import resolve_model_dir
+from lab.settings import resolve
 from serving.settings import StackSettings
 
 
 def gpu_settings(**kw) -> StackSettings:
-    return StackSettings(profile="gpu", model_dir="/models/llama-8b", **kw)
+    return resolve(StackSettings, {"profile": "gpu", "model_dir": "/models/llama-8b", **kw})
 
 
 def arg(service, flag: str) -> str:
@@ -76,11 +77,11 @@ def test_the_cpu_profile_is_unchanged(tmp_path):
 def test_one_environment_variable_selects_the_profile_and_its_defaults(monkeypatch):
     monkeypatch.setenv("LMLAB_PROFILE", "gpu")
     monkeypatch.setenv("LMLAB_MODEL_DIR", "meta-llama/Llama-3.1-8B-Instruct")
-    s = StackSettings()
+    s = resolve(StackSettings)
     assert (s.profile, s.max_model_len, s.lmcache_l1_gib, s.disk_path) == ("gpu", 32768, cpu_tier_gib(), None)
     assert (s.enforce_eager, s.prefix_caching) == (False, True)
     assert s.served_model_name == "Llama-3.1-8B-Instruct"
-    assert Context().manual_tokens == 32000
+    assert resolve(Context).manual_tokens == 32000
 
 
 def test_settings_the_user_gave_win_over_the_profile(monkeypatch):
@@ -88,9 +89,9 @@ def test_settings_the_user_gave_win_over_the_profile(monkeypatch):
     monkeypatch.setenv("LMLAB_MAX_MODEL_LEN", "16384")
     monkeypatch.setenv("LMLAB_MANUAL_TOKENS", "8000")
     monkeypatch.setenv("LMLAB_SERVED_MODEL_NAME", "llama")
-    s = StackSettings(model_dir="/models/llama-8b", lmcache_l1_gib=5)
+    s = resolve(StackSettings, {"model_dir": "/models/llama-8b", "lmcache_l1_gib": 5})
     assert (s.max_model_len, s.lmcache_l1_gib, s.served_model_name) == (16384, 5, "llama")
-    assert Context().manual_tokens == 8000
+    assert resolve(Context).manual_tokens == 8000
 
 
 def test_lmcache_has_no_server_of_its_own_on_gpu():
@@ -102,7 +103,7 @@ def test_lmcache_has_no_server_of_its_own_on_gpu():
 def test_an_unknown_profile_names_the_variable_and_the_choices(monkeypatch):
     monkeypatch.setenv("LMLAB_PROFILE", "tpu")
     with pytest.raises(UserError, match="LMLAB_PROFILE='tpu' is not a profile; use one of cpu, gpu"):
-        StackSettings()
+        resolve(StackSettings)
 
 
 def test_what_the_gpu_profile_does_not_wire_yet_is_refused():

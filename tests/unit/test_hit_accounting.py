@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.hit_accounting import kv_load_ms, parse_log, same_request, split_hit, spread
-from experiments.scenarios.hit_accounting import account, planned_sizes, session_key
+from experiments.accounting_report import calls_table
+from experiments.hit_accounting import account, kv_load_ms, parse_log, same_request, split_hit, spread
+from experiments.scenarios.hit_accounting import planned_sizes
 from lab.errors import UserError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -102,6 +103,14 @@ def test_sizes_come_from_the_variable_or_the_manual_budget(monkeypatch):
         planned_sizes(8000)
 
 
-def test_session_names_carry_stack_size_and_repeat():
-    assert session_key("hit_accounting-s1-16000-r2") == (1, 16000, 2)
-    assert session_key("hit_accounting-s0-8000-r0-suffix") == (0, 8000, 0)
+def test_results_rows_become_the_calls_table_with_stack_size_repeat_and_the_calls_window():
+    rows = pd.DataFrame({
+        "session": ["hit_accounting-s1-16000-r2", "hit_accounting-s1-16000-r2-lmcache", "hit_accounting-s0-8000-r0-suffix"],
+        "variant": ["cold", "lmcache_hit", "suffix_only"], "response_id": ["chatcmpl-a", "chatcmpl-b", None],
+        "ttft_ms": [500.0, 100.0, 20.0], "total_ms": [600.0, 250.0, 40.0], "started_at": [1796187467.0, 1796187468.0, 1796187469.0],
+        "prompt_tokens": [15919, 15920, 48], "cached_tokens": [0, 15872, 0], "device_hit_tokens": [0, 0, 0], "lmcache_hit_tokens": [0, 15872, 0],
+    })  # fmt: skip
+    calls = calls_table(rows)
+    assert list(zip(calls["stack"], calls["size"], calls["repeat"], strict=True)) == [(1, 16000, 2), (1, 16000, 2), (0, 8000, 0)]
+    window = datetime.fromisoformat(calls["ended"][1]) - datetime.fromisoformat(calls["started"][1])
+    assert window.total_seconds() == 0.25 and calls["response_id"][2] == ""

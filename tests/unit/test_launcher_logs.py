@@ -1,6 +1,6 @@
 """What the launcher says when a server dies at start-up: the server's own complaint, on one line."""
 
-from serving.launcher import log_complaint
+from serving.logs import log_complaint
 
 LMCACHE_LOG = """
 === 2026-11-27 10:00:00 python -m lmcache.v1.multiprocess.http_server --l1-size-gb 2

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from experiments.scenarios import get_scenario
+from experiments.scenarios import create
 from experiments.scenarios.base import ScenarioOptions
 from graphs.context import Context
 from prompts.layouts import LAYOUTS
@@ -10,7 +10,7 @@ from prompts.layouts import LAYOUTS
 
 def test_every_layout_gets_its_own_cold_session_per_repeat():
     opts = ScenarioOptions(run_id="run", questions=4, repeats=2, context=Context())
-    sessions = get_scenario("layouts").sessions(opts)
+    sessions = create("layouts").sessions(opts)
     assert len(sessions) == 2 * len(LAYOUTS)
     assert len({s.edition for s in sessions}) == len(sessions), "a fresh manual edition each, so each starts cold"
     for s in sessions:
@@ -40,7 +40,7 @@ def recorded(friendly_cached: int = 3840, busting_cached: int = 0, note: str = "
 
 
 def test_figures_cover_questions_two_to_n_and_compare_with_manual_first():
-    layouts = get_scenario("layouts").comparison(recorded())["layouts"]
+    layouts = create("layouts").comparison(recorded())["layouts"]
     assert layouts["manual_first"]["hit_rate_mean"] == round(3840 / 3900, 4)
     assert layouts["manual_first"]["calls_2_to_n"] == 3
     assert layouts["instructions_first"]["ttft_vs_base"] == 28.0
@@ -49,18 +49,18 @@ def test_figures_cover_questions_two_to_n_and_compare_with_manual_first():
 
 
 def test_the_check_passes_when_only_manual_first_hits():
-    scenario = get_scenario("layouts")
+    scenario = create("layouts")
     assert scenario.check(scenario.comparison(recorded()), None) is None
     assert scenario.check(scenario.comparison(recorded()), 0.9) is None
 
 
 def test_the_check_fails_when_manual_first_misses_or_a_busting_layout_hits():
-    scenario = get_scenario("layouts")
+    scenario = create("layouts")
     assert "manual_first hit rate" in scenario.check(scenario.comparison(recorded(friendly_cached=2048)), None)
     assert "instructions_first hit rate" in scenario.check(scenario.comparison(recorded(busting_cached=1024)), None)
 
 
 def test_the_check_fails_when_manual_first_is_more_than_a_chunk_off_its_prediction():
-    scenario = get_scenario("layouts")
+    scenario = create("layouts")
     failure = scenario.check(scenario.comparison(recorded(note="tokens fewer cached")), None)
     assert "3 manual_first calls were more than one chunk off" in failure

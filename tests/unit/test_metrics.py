@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from metrics.prometheus import EXTERNAL_HITS, delta, hit_tokens, parse_counters
-from metrics.records import CALL_FIELDS, call_record
+from metrics.records import CallRecord, columns
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -48,21 +48,20 @@ def test_delta_counts_a_new_series_from_zero():
     assert delta({}, {"x_total": 5.0}) == {"x_total": 5.0}
 
 
-PENDING = {"question_id": 1, "question": "q", "ttft_ms": 500.0, "total_ms": 900.0, "prompt_tokens": 4000,
-           "completion_tokens": 10, "cached_tokens": 3840, "answer": "a"}  # fmt: skip
+PENDING = CallRecord(question_id=1, question="q", ttft_ms=500.0, total_ms=900.0, prompt_tokens=4000, completion_tokens=10,
+                     cached_tokens=3840, answer="a", layout="manual_first", static_prefix_tokens=3870)  # fmt: skip
 
 
 def test_call_record_rates():
-    hits = {"device_hit_tokens": 0, "lmcache_hit_tokens": 3840}
-    rec = call_record(PENDING, hits, layout="manual_first", static_prefix_tokens=3870)
-    assert list(rec) == CALL_FIELDS
+    rec = PENDING.with_hits({"device_hit_tokens": 0, "lmcache_hit_tokens": 3840}).row()
+    assert list(rec) == columns()
     assert rec["hit_rate"] == 0.96
     assert rec["lmcache_hit_rate"] == 0.96
     assert rec["device_hit_rate"] == 0.0
 
 
 def test_call_record_without_metrics_leaves_the_source_unknown():
-    rec = call_record(PENDING, None, layout="manual_first", static_prefix_tokens=3870)
+    rec = PENDING.with_hits(None).row()
     assert rec["hit_rate"] == 0.96
     assert rec["lmcache_hit_tokens"] is None and rec["lmcache_hit_rate"] is None
 

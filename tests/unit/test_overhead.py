@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from clients.bare_stream import parse_sse_line, stream_chat
-from experiments.bare import bare_prompts
-from experiments.scenarios import ScenarioOptions, Session
+from experiments.clients import SUFFIX
+from experiments.plan import Session
+from experiments.scenarios import ScenarioOptions
 from experiments.scenarios.overhead import Overhead
 from experiments.summary import median_ratio
 from graphs.context import Context
@@ -27,14 +28,14 @@ def results(graph_cold, bare_cold, graph_hit, bare_hit, suffix) -> pd.DataFrame:
 def test_every_repeat_runs_graph_bare_and_suffix_with_the_same_questions_in_alternating_order():
     opts = ScenarioOptions(run_id="run1", questions=3, repeats=2, context=Context(layout="timestamp_system"))
     sessions = Overhead().sessions(opts)
-    assert [s.client for s in sessions] == ["graph", "bare", "suffix", "suffix", "bare", "graph"]
+    assert [s.client.name for s in sessions] == ["graph", "bare", "suffix", "suffix", "bare", "graph"]
     graph, bare, suffix = sessions[:3]
     assert graph.questions == bare.questions == suffix.questions
     assert graph.variants == ["graph_cold", "graph_hit", "graph_hit"]
     assert bare.variants == ["bare_cold", "bare_hit", "bare_hit"]
     assert suffix.variants == ["suffix_only"] * 3
     assert graph.edition != bare.edition, "each path gets a fresh manual edition, so both first calls are cold"
-    assert len({s.edition for s in sessions if s.client != "suffix"}) == 4
+    assert len({s.edition for s in sessions if s.client.name != "suffix"}) == 4
     assert all(s.context.layout == "manual_first" for s in sessions)
 
 
@@ -109,7 +110,7 @@ def test_the_paths_are_interleaved_call_by_call_and_the_order_flips():
 
         def calls(self, session):
             for i in range(len(session.questions)):
-                self.log.append((session.client, i))
+                self.log.append((session.client.name, i))
                 yield {}
 
     run = RecordingRun()
@@ -122,7 +123,7 @@ def test_the_paths_are_interleaved_call_by_call_and_the_order_flips():
 
 
 def test_suffix_only_sends_the_question_without_the_manual():
-    session = Session("s", 0, ["What is x?", "What is y?"], ["suffix_only"] * 2, "", Context(), client="suffix")
-    prompts = list(bare_prompts(session))
+    session = Session("s", 0, ["What is x?", "What is y?"], ["suffix_only"] * 2, "", Context(), client=SUFFIX)
+    prompts = list(SUFFIX.prompts(session))
     assert prompts == [(0, [{"role": "user", "content": dynamic_part("What is x?")}], 0),
                        (1, [{"role": "user", "content": dynamic_part("What is y?")}], 0)]  # fmt: skip

@@ -4,13 +4,15 @@ nothing, and a server that stopped mid-run is named with what was kept and how t
 import pytest
 
 from experiments.results import RESULTS_CSV, ResultsWriter, count_rows
-from experiments.run_graph import RUN_JSON, discard_unused_run, stopped_run_advice
+from experiments.experiment import discard_unused_run, stopped_run_advice
+from experiments.spec import RUN_JSON
 from graphs.context import Context
 from lab.errors import ServerGone, UserError
-from nodes.cache_stats import lmcache_counters
+from metrics.records import CallRecord
+from clients.measured import lmcache_counters
 from tests.conftest import free_port
 
-ROW = {"run_id": "r", "scenario": "cold_hit", "variant": "cold", "answer": "two\nlines"}
+ROW = CallRecord(run_id="r", scenario="cold_hit", variant="cold", answer="two\nlines")
 
 
 def test_results_csv_appears_with_the_first_row_not_before(tmp_path):

@@ -1,0 +1,68 @@
+"""What an experiment plans: sessions of questions over one manual edition, each made by a client.
+
+A ``Client`` is who makes a session's calls (the QA graph, a bare HTTP client, ...): anything with
+a ``name`` and a ``calls(session, config)`` that yields one ``CallRecord`` per finished call, lazily,
+so that scenarios can interleave sessions call by call. The executor labels and writes them.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from graphs.context import Context
+from metrics.records import CallRecord
+from prompts.templates import DEFAULT_QUESTIONS
+
+
+class Client(Protocol):
+    name: str
+
+    def calls(self, session: "Session", config: dict) -> Iterator[CallRecord]:
+        """Make the session's calls in order; ``config`` is the graph run config (metadata, tracing)."""
+        ...
+
+
+@dataclass
+class Session:
+    """Questions asked in order over one manual edition, each labelled with a variant."""
+
+    name: str
+    repeat: int
+    questions: list[str]
+    variants: list[str]
+    edition: str
+    context: Context
+    client: Client | None = None  # None: the QA graph (experiments.clients.QA_GRAPH)
+    # Runs just before the session: reset a cache, restart servers, wait for a tier to fill.
+    before: Callable[[], None] | None = field(default=None, repr=False)
+    # Which of the planned questions this run asks (all when None); a resumed run asks only the missing ones.
+    question_ids: list[int] | None = None
+
+    def planned_ids(self) -> list[int]:
+        """The planned question id of each question this session asks."""
+        return self.question_ids or list(range(len(self.questions)))
+
+    def remaining(self, done: set[tuple[str, int]]) -> "Session | None":
+        """This session without the questions already in results.csv, or None when nothing is left."""
+        ids = [i for i in range(len(self.questions)) if (self.name, i) not in done]
+        if not ids:
+            return None
+        return replace(self, questions=[self.questions[i] for i in ids], question_ids=ids)
+
+
+def questions_for(repeat: int, count: int) -> list[str]:
+    """``count`` different questions, rotated per repeat so each repeat opens with another one."""
+    qs = DEFAULT_QUESTIONS
+    return [qs[(repeat + i) % len(qs)] for i in range(count)]
+
+
+def cold_then_hits(count: int) -> list[str]:
+    """Variants of a session on a fresh manual: the first call is cold, the others hit it."""
+    return ["cold"] + ["hit"] * (count - 1)
+
+
+def question_session(name: str, repeat: int, count: int, edition: str, context: Context,
+                     variants: list[str] | None = None, **more) -> Session:  # fmt: skip
+    """``count`` questions (rotated per repeat) over one manual edition; variants default to cold then hits."""
+    return Session(name=name, repeat=repeat, questions=questions_for(repeat, count),
+                   variants=variants or cold_then_hits(count), edition=edition, context=context, **more)  # fmt: skip

@@ -1,0 +1,134 @@
+"""One run spec: what a run asks for, resolved once into the stack settings and the graph's Context.
+
+``RunSpec.build(...)`` takes what a user gives (the command line's flags, the notebook's or a test's
+keywords), checks it, and resolves ``StackSettings`` and ``Context`` through ``lab.settings`` (an
+argument beats ``LMLAB_*``, which beats the scenario's stack overrides, the profile and the
+defaults). ``connect`` is the one step that hands a started stack's endpoint, model, LMCache URL,
+chunk size and API key to the Context.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from experiments.scenarios import SCENARIOS, scenario_class
+from graphs.context import Context
+from lab.errors import UserError
+from lab.settings import ARGUMENT, resolve_with_sources
+from observability.settings import from_env as langfuse_settings
+from prompts.layouts import get_layout
+from prompts.manual import read_manual
+from serving.settings import StackSettings
+
+RUN_JSON = "run.json"
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """What a user asks of a run; every field is a ``run_graph`` flag of the same name."""
+
+    scenario: str = "cold_hit"
+    out: Path | None = None
+    manual: str | None = None
+    manual_tokens: int | None = None
+    questions: int = 5
+    repeats: int = 3
+    max_tokens: int | None = None
+    endpoint: str | None = None
+    model: str | None = None
+    expect_reduction: float | None = None
+    concurrency: int | None = None
+    duration: int | None = None
+    keep_stack: bool = False
+    resume: Path | None = None
+
+    def check(self) -> None:
+        """Refuse bad arguments before any folder or server exists."""
+        cls = scenario_class(self.scenario)
+        if self.concurrency is not None and cls.default_concurrency == 1:
+            raise UserError(f"--concurrency applies to the {' and '.join(s.name for s in SCENARIOS.values() if s.default_concurrency > 1)} scenarios only")
+        if self.duration is not None and not cls.timed:
+            raise UserError("--duration applies to the soak scenario only")
+        for flag in ("questions", "repeats", "manual_tokens", "max_tokens", "concurrency", "duration"):
+            value = getattr(self, flag)
+            if value is not None and value < 1:
+                raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+        if self.questions < cls.min_questions:
+            raise UserError(f"--questions must be at least {cls.min_questions} for {self.scenario}: one cold call and at least one hit")
+        if self.expect_reduction is not None and not 0 <= self.expect_reduction < 1:
+            raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {self.expect_reduction}")
+        if self.manual:
+            read_manual(self.manual)  # missing, empty, binary or not UTF-8: said now, not after the stack starts
+        if self.endpoint and cls.needs_launcher:
+            raise UserError(f"{self.scenario} restarts and resets the servers itself, so it needs the local stack; drop --endpoint")
+
+    def saved(self) -> dict:
+        """What --resume needs to plan the very same run again (run.json's ``args``)."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in ("resume", "out")}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run, resolved: its arguments, the local stack's settings (None with --endpoint) and the
+    graph's Context, with the source of every setting."""
+
+    args: RunArgs
+    context: Context
+    stack: StackSettings | None
+    context_sources: dict[str, str] = field(default_factory=dict)
+    stack_sources: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None  # set when resuming: the run being finished
+
+    @classmethod
+    def build(cls, args: RunArgs | None = None, *, env: dict | None = None, run_id: str | None = None, **given) -> "RunSpec":
+        """``build(scenario="cold_hit", questions=3, ...)`` or ``build(RunArgs(...))``."""
+        args = args or RunArgs(**given)
+        args.check()
+        # A budget on your own manual means: cut it.
+        given_ctx = {"endpoint": args.endpoint, "model": args.model, "manual_path": args.manual, "manual_tokens": args.manual_tokens,
+                     "truncate_manual": True if args.manual_tokens else None, "max_tokens": args.max_tokens}  # fmt: skip
+        context, context_sources = resolve_with_sources(Context, given_ctx, env=env)
+        get_layout(context.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
+        if (langfuse := langfuse_settings(env)).error:
+            raise UserError(langfuse.error)
+        stack, stack_sources = None, {}
+        if not args.endpoint:
+            scenario = scenario_class(args.scenario)
+            stack, stack_sources = resolve_with_sources(StackSettings, env=env, overrides=scenario.stack_overrides,
+                                                        overrides_source=f"scenario {scenario.name}")  # fmt: skip
+        return cls(args, context, stack, context_sources, stack_sources, run_id)
+
+    @classmethod
+    def resume(cls, folder: Path, *, keep_stack: bool = False, env: dict | None = None) -> "RunSpec":
+        """The spec of the run in ``folder``, to finish it (how to leave the servers is this call's choice)."""
+        try:
+            data = json.loads((folder / RUN_JSON).read_text())
+            saved = {f.name: data["args"][f.name] for f in fields(RunArgs) if f.name in data["args"]}
+            run_id = data["run_id"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{folder} is not a run folder this tool can resume (no readable {RUN_JSON})") from None
+        args = RunArgs(**{**saved, "out": folder, "resume": folder, "keep_stack": keep_stack})
+        return cls.build(args, env=env, run_id=run_id)
+
+    def connect(self, settings: StackSettings) -> Context:
+        """The Context for a started stack: its endpoint, LMCache URL, chunk size and API key, and its
+        served model unless one was asked for (argument or ``LMLAB_MODEL``)."""
+        given = self.context_sources
+        model = self.context.model if given.get("model") not in (None, "default") else settings.served_model_name
+        return replace(
+            self.context,
+            endpoint=settings.endpoint,
+            model=model,
+            lmcache_metrics_url=next(iter(settings.lmcache_urls()), ""),
+            chunk_size=self.context.chunk_size if given.get("chunk_size") == ARGUMENT else settings.chunk_size,
+            api_key=settings.api_key or self.context.api_key,
+        )
+
+    def summary_config(self, context: Context) -> dict:
+        """The configuration a run folder keeps (never a key)."""
+        return {
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.args).items()},
+            "context": {k: v for k, v in asdict(context).items() if k != "api_key"},
+            "stack": self.stack.as_dict() if self.stack else {"endpoint": context.endpoint},
+            "sources": {"context": self.context_sources, "stack": self.stack_sources},
+        }
