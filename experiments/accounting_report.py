@@ -14,9 +14,9 @@ import matplotlib
 import pandas as pd
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from experiments.hit_accounting import account, parse_log  # noqa: E402
+from experiments.hit_accounting import account, parse_log
 
 LOG_COPY = "lmcache-requests.log"
 OLD_CALLS_CSV = "accounting-calls.csv"  # what the first H200 run wrote, before results.csv had response ids
@@ -47,7 +47,9 @@ def draw_accounting(figures: dict, out: Path) -> str | None:
                        label=None if "rest" in seen else LABELS["rest"] + " (negative: parts exceed the hit)")  # fmt: skip
                 seen.add("rest")
                 continue
-            ax.bar(x, height, bottom=bottom, color=COLORS[part], width=0.6, label=None if part in seen else LABELS[part])
+            ax.bar(
+                x, height, bottom=bottom, color=COLORS[part], width=0.6, label=None if part in seen else LABELS[part]
+            )
             seen.add(part)
             bottom += height
         ax.plot([x - 0.35, x + 0.35], [split["hit_ms"]] * 2, color="black", lw=1.5)
@@ -96,7 +98,11 @@ def analyse(out: Path, calls: pd.DataFrame, log_lines: list[str], startups: dict
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if len(argv) == 1 else None
-    if out is None or not (out / LOG_COPY).is_file() or not ((out / "results.csv").is_file() or (out / OLD_CALLS_CSV).is_file()):
+    if (
+        out is None
+        or not (out / LOG_COPY).is_file()
+        or not ((out / "results.csv").is_file() or (out / OLD_CALLS_CSV).is_file())
+    ):
         print(f"error: give one hit_accounting run folder (it holds results.csv and {LOG_COPY})", file=sys.stderr)
         return 2
     previous = json.loads((out / "accounting.json").read_text()) if (out / "accounting.json").is_file() else {}

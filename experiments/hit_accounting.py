@@ -28,7 +28,8 @@ PARTS = ("fixed", "kv_load", "compute", "rest")
 
 _STAMP = r"\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]"
 _IN_VLLM_RETRIEVE = re.compile(
-    _STAMP + r" LMCache INFO: \[req_id=(?P<req>[^\]]+)\] Retrieved (?P<tokens>\d+) out of (?P<required>\d+) required tokens"
+    _STAMP
+    + r" LMCache INFO: \[req_id=(?P<req>[^\]]+)\] Retrieved (?P<tokens>\d+) out of (?P<required>\d+) required tokens"
     r".*?size: (?P<gb>[\d.]+) gb, cost (?P<ms>[\d.]+) ms"
 )
 _IN_VLLM_STORE = re.compile(
@@ -67,7 +68,9 @@ def parse_log(lines) -> list[LogEvent]:
         line = _ANSI.sub("", line)
         for kind, pattern in (("retrieve", _IN_VLLM_RETRIEVE), ("store", _IN_VLLM_STORE)):
             if m := pattern.search(line):
-                events.append(LogEvent(kind, _stamp(m["at"]), int(m["tokens"]), float(m["ms"]), m["req"], float(m["gb"])))
+                events.append(
+                    LogEvent(kind, _stamp(m["at"]), int(m["tokens"]), float(m["ms"]), m["req"], float(m["gb"]))
+                )
                 break
         else:
             for kind, pattern in (("retrieve", _MP_RETRIEVE), ("store", _MP_STORE)):
@@ -117,7 +120,9 @@ class Split:
                 "rest_share": round(self.rest_share, 4), "adds_up": self.adds_up}  # fmt: skip
 
 
-def split_hit(lmcache_hits_ms: list[float], kv_loads_ms: list[float], device_hits_ms: list[float], suffix_ms: list[float]) -> Split:
+def split_hit(
+    lmcache_hits_ms: list[float], kv_loads_ms: list[float], device_hits_ms: list[float], suffix_ms: list[float]
+) -> Split:
     """Split the median LMCache hit: fixed = median suffix-only, compute = median vLLM-cache hit - fixed,
     kv_load = median LMCache retrieve time, rest = hit - the three."""
     hit = statistics.median(lmcache_hits_ms)
@@ -148,7 +153,11 @@ def account(calls, events: list[LogEvent], startups: dict | None = None) -> dict
         if v == "lmcache_hit" else None
         for rid, a, b, v in zip(calls["response_id"], calls["started"], calls["ended"], calls["variant"], strict=True)
     ]  # fmt: skip
-    out: dict = {"adds_up_within": ADDS_UP_WITHIN, "startup_s": {str(k): v for k, v in (startups or {}).items()}, "sizes": {}}
+    out: dict = {
+        "adds_up_within": ADDS_UP_WITHIN,
+        "startup_s": {str(k): v for k, v in (startups or {}).items()},
+        "sizes": {},
+    }
     for size, by_size in calls.groupby("size"):
         per: dict = {"stacks": {}}
         for s, g in by_size.groupby("stack"):
@@ -156,12 +165,17 @@ def account(calls, events: list[LogEvent], startups: dict | None = None) -> dict
             loads = v["lmcache_hit"]["kv_load_ms"].dropna().tolist()
             if v["lmcache_hit"].empty or v["device_hit"].empty or v["suffix_only"].empty or not loads:
                 continue
-            split = split_hit(v["lmcache_hit"]["ttft_ms"].tolist(), loads, v["device_hit"]["ttft_ms"].tolist(), v["suffix_only"]["ttft_ms"].tolist())
+            split = split_hit(
+                v["lmcache_hit"]["ttft_ms"].tolist(),
+                loads,
+                v["device_hit"]["ttft_ms"].tolist(),
+                v["suffix_only"]["ttft_ms"].tolist(),
+            )
             per["stacks"][str(s)] = {
                 **split.as_dict(),
                 "cold_ms": round(float(v["cold"]["ttft_ms"].median()), 1),
                 "prompt_tokens": int(v["lmcache_hit"]["prompt_tokens"].median()),
-                "calls": int(len(v["lmcache_hit"])),
+                "calls": len(v["lmcache_hit"]),
                 "kv_loads_joined": len(loads),
                 "lmcache_hit_by_repeat_ms": v["lmcache_hit"]["ttft_ms"].round(1).tolist(),
                 "kv_load_by_repeat_ms": [round(x, 1) for x in loads],

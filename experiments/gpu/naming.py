@@ -13,7 +13,7 @@ from importlib import metadata
 
 def card_slug(name: str) -> str:
     """``NVIDIA H100 80GB HBM3`` -> ``h100``, ``NVIDIA H200`` -> ``h200``, ``NVIDIA A100-SXM4-40GB`` -> ``a100``."""
-    words = re.sub(r"^(NVIDIA|Tesla)\s+", "", name.strip(), flags=re.I).split()
+    words = re.sub(r"^(NVIDIA|Tesla)\s+", "", name.strip(), flags=re.IGNORECASE).split()
     first = re.split(r"[-_ ]", words[0])[0] if words else "gpu"
     return re.sub(r"[^a-z0-9.]", "", first.lower()) or "gpu"
 

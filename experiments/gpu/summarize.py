@@ -138,8 +138,8 @@ def _cold_hit_table(title: str, rows: list[dict]) -> list[str]:
 
 def _accounting_table(acc: dict) -> list[str]:
     lines = ["", "## Where an LMCache hit's TTFT goes (hit_accounting, bare client, medians per stack)", "",
-             "fixed = suffix-only TTFT; compute = vLLM-cache hit - fixed; KV load = LMCache's own retrieve time for "
-             f"that request, from its log; rest = hit - the three (adds up: |rest| ≤ {acc['adds_up_within']:.0%} of the hit).", "",
+             ("fixed = suffix-only TTFT; compute = vLLM-cache hit - fixed; KV load = LMCache's own retrieve time for "
+             f"that request, from its log; rest = hit - the three (adds up: |rest| ≤ {acc['adds_up_within']:.0%} of the hit)."), "",
              "| manual tokens | stack | LMCache hit | fixed | compute | KV load | rest | rest share | adds up | cold |",
              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for size, per in sorted(acc["sizes"].items(), key=lambda kv: int(kv[0])):
@@ -160,8 +160,8 @@ def render(fig: dict) -> str:
     if first:
         vs = first[0]["versions"]
         lines += [f"Card: {fig['pcie']['device']}. Versions: " + ", ".join(f"{k} {v}" for k, v in vs.items()) + ".",
-                  f"Host-to-GPU copy: {fig['pcie']['host_to_device_gb_per_s']} GB/s (pinned, 1 GiB copies, median of 10). "
-                  f"KV per token: {fig['kv_bytes_per_token'] // 1024} KiB (Llama-3.1-8B shape, bf16)."]  # fmt: skip
+                  (f"Host-to-GPU copy: {fig['pcie']['host_to_device_gb_per_s']} GB/s (pinned, 1 GiB copies, median of 10). "
+                  f"KV per token: {fig['kv_bytes_per_token'] // 1024} KiB (Llama-3.1-8B shape, bf16).")]  # fmt: skip
     if fig.get("startup"):
         lines += ["", "## Start-up (`python -m serving up` until vLLM answers)", "", "| stack | seconds |", "|---|---|"]
         lines += [f"| {r['stack']} | {r['seconds']:.0f} |" for r in fig["startup"]]
@@ -188,9 +188,9 @@ def render(fig: dict) -> str:
                   f"| floor = suffix-only + {o['kv_bytes_moved'] / 1e9:.2f} GB / {fig['pcie']['host_to_device_gb_per_s']} GB/s | {_ms(o['floor_ms'])} | |",
                   f"| graph hit TTFT / floor | {o['graph_hit_over_floor']} | ≤ 1.3 |"]  # fmt: skip
     if b := fig.get("breakdown"):
-        lines += ["", f"Rendering and tokenizing the prompt on the server (`/tokenize`, median of 7), which every request pays "
+        lines += ["", (f"Rendering and tokenizing the prompt on the server (`/tokenize`, median of 7), which every request pays "
                       f"and the suffix-only floor does not: {b['tokenize_full_ms']:.0f} ms for the whole {b['full_prompt_tokens']:,}-token "
-                      f"chat, {b['tokenize_suffix_ms']:.0f} ms for the question alone."]  # fmt: skip
+                      f"chat, {b['tokenize_suffix_ms']:.0f} ms for the question alone.")]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

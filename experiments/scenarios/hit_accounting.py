@@ -53,7 +53,9 @@ def planned_sizes(default: int) -> list[int]:
     except ValueError:
         sizes = []
     if not sizes or sizes[0] < 1:
-        raise UserError(f"{SIZES_VAR}={text!r} is not a comma-separated list of manual sizes in tokens, e.g. 8000,16000,31000")
+        raise UserError(
+            f"{SIZES_VAR}={text!r} is not a comma-separated list of manual sizes in tokens, e.g. 8000,16000,31000"
+        )
     return sizes
 
 
@@ -68,7 +70,13 @@ class HitAccounting(Scenario):
     name = "hit_accounting"
     description = "an LMCache hit split into fixed cost, KV load, compute over the cached context and the rest"
     default_expect = None
-    stack_overrides = {"name": "accounting", "prefix_caching": True, "vllm_port": 8150, "lmcache_port": 5590, "lmcache_http_port": 8099}
+    stack_overrides = {
+        "name": "accounting",
+        "prefix_caching": True,
+        "vllm_port": 8150,
+        "lmcache_port": 5590,
+        "lmcache_http_port": 8099,
+    }
     needs_launcher = True
     kv_from_earlier_sessions = True
 
@@ -83,7 +91,7 @@ class HitAccounting(Scenario):
         stack = opts.stack
         # LMCache runs inside vLLM on gpu and logs there; on cpu its own server logs.
         self._log = stack.log_dir / ("vllm.log" if stack.settings.gpu else "lmcache.log")
-        reset = lambda: reset_prefix_cache(opts.context.endpoint, opts.context.api_key)  # noqa: E731
+        reset = lambda: reset_prefix_cache(opts.context.endpoint, opts.context.api_key)
         sessions = []
         for s in range(planned_stacks()):
             for size in sizes:

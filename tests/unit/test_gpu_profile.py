@@ -13,9 +13,9 @@ from experiments.scenarios.tiers import Tiers
 from graphs.context import Context
 from lab.errors import UserError
 from lab.profile import cpu_tier_gib
-from serving.recipes import plan
-from serving.model import resolve_model_dir
 from lab.settings import resolve
+from serving.model import resolve_model_dir
+from serving.recipes import plan
 from serving.settings import StackSettings
 
 

@@ -26,7 +26,9 @@ def test_inline_and_full_line_comments_are_dropped_as_pip_drops_them():
 
 @pytest.mark.parametrize("line", ["vllm>=0.26", "lmcache[redis]==0.5.3", "--index-url https://x", "vllm"])
 def test_anything_but_an_exact_pin_is_refused_with_its_line_number(line):
-    with pytest.raises(UserError, match=rf"gpu.txt:2: '{line}' is not NAME==VERSION".replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        UserError, match=rf"gpu.txt:2: '{line}' is not NAME==VERSION".replace("[", r"\[").replace("]", r"\]")
+    ):
         parse_requirements(f"# first\n{line}\n", "gpu.txt")
 
 

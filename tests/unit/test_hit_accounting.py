@@ -46,17 +46,26 @@ def test_the_cache_servers_log_names_no_request_so_a_call_takes_the_retrieve_in_
     assert [(e.kind, e.tokens, e.cost_ms) for e in events] == [("store", 2048, 90.0), ("store", 1792, 47.0),
                                                               ("retrieve", 3840, 64.0), ("store", 2048, 60.0)]  # fmt: skip
     r = events[2]
-    assert r.request_id is None and r.at == at("2026-12-02 04:40:40.398")  # colour codes and all, as the server writes it
-    assert kv_load_ms(events, "chatcmpl-whatever", r.at.replace(microsecond=0), r.at.replace(microsecond=999999)) == r.cost_ms
+    assert r.request_id is None and r.at == at(
+        "2026-12-02 04:40:40.398"
+    )  # colour codes and all, as the server writes it
+    assert (
+        kv_load_ms(events, "chatcmpl-whatever", r.at.replace(microsecond=0), r.at.replace(microsecond=999999))
+        == r.cost_ms
+    )
     assert kv_load_ms(events, None, at("2000-01-01"), at("2000-01-02")) is None
 
 
 def test_other_lines_are_ignored():
-    assert parse_log(["(APIServer pid=1) INFO 11-27 12:52:40 [loggers.py:1] Engine 000: Avg prompt throughput", ""]) == []
+    assert (
+        parse_log(["(APIServer pid=1) INFO 11-27 12:52:40 [loggers.py:1] Engine 000: Avg prompt throughput", ""]) == []
+    )
 
 
 def test_a_hit_splits_into_fixed_cost_kv_load_compute_and_the_rest():
-    split = split_hit(lmcache_hits_ms=[110, 100, 130], kv_loads_ms=[50, 52, 48], device_hits_ms=[45, 40, 50], suffix_ms=[20, 18, 22])
+    split = split_hit(
+        lmcache_hits_ms=[110, 100, 130], kv_loads_ms=[50, 52, 48], device_hits_ms=[45, 40, 50], suffix_ms=[20, 18, 22]
+    )
     assert (split.hit_ms, split.fixed, split.kv_load, split.compute) == (110, 20, 50, 25)
     assert split.rest == 15 and split.adds_up  # 15 of 110 ms = 13.6%, within 15%
     assert split.as_dict()["rest_share"] == 0.1364
@@ -74,7 +83,9 @@ def test_the_spread_between_stacks_is_max_over_min():
 
 def calls_frame() -> pd.DataFrame:
     rows = []
-    for stack, (hit, load_id) in enumerate([(100.0, "chatcmpl-976b6a44388efbc8"), (130.0, "chatcmpl-8411ada2cbe4622d")]):
+    for stack, (hit, load_id) in enumerate(
+        [(100.0, "chatcmpl-976b6a44388efbc8"), (130.0, "chatcmpl-8411ada2cbe4622d")]
+    ):
         for variant, ttft, rid, dev, lmc in [("cold", 300.0, "chatcmpl-cold", 0, 0), ("device_hit", 50.0, "chatcmpl-dev", 7900, 0),
                                              ("lmcache_hit", hit, load_id, 0, 7936), ("suffix_only", 20.0, "chatcmpl-sfx", 0, 0)]:  # fmt: skip
             rows.append({"stack": stack, "size": 8000, "repeat": 0, "variant": variant, "response_id": rid, "ttft_ms": ttft,
@@ -111,6 +122,10 @@ def test_results_rows_become_the_calls_table_with_stack_size_repeat_and_the_call
         "prompt_tokens": [15919, 15920, 48], "cached_tokens": [0, 15872, 0], "device_hit_tokens": [0, 0, 0], "lmcache_hit_tokens": [0, 15872, 0],
     })  # fmt: skip
     calls = calls_table(rows)
-    assert list(zip(calls["stack"], calls["size"], calls["repeat"], strict=True)) == [(1, 16000, 2), (1, 16000, 2), (0, 8000, 0)]
+    assert list(zip(calls["stack"], calls["size"], calls["repeat"], strict=True)) == [
+        (1, 16000, 2),
+        (1, 16000, 2),
+        (0, 8000, 0),
+    ]
     window = datetime.fromisoformat(calls["ended"][1]) - datetime.fromisoformat(calls["started"][1])
     assert window.total_seconds() == 0.25 and calls["response_id"][2] == ""
