@@ -15,61 +15,61 @@ SHM = Path("/dev/shm")
 PYTHON_SEGMENTS = ("psm_*", "sem.mp-*")
 
 
-def references() -> dict[Path, set[int]]:
-    """Every /dev/shm file that a live process maps or holds open, with those processes' PIDs."""
-    refs: dict[Path, set[int]] = {}
+def references() -> dict[int, set[int]]:
+    """The inode of every /dev/shm file that a live process maps or holds open, with those processes' PIDs.
+
+    By inode, not by name: glibc's ``sem_open`` builds a semaphore under a temporary name, maps it,
+    then links it to its real name, so a live semaphore shows in /proc/<pid>/maps under a name
+    that no longer exists. Matching names would take every live named semaphore for a leftover and
+    remove it under the process that is about to open it."""
+    refs: dict[int, set[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        for path in _held(pid):
-            refs.setdefault(path, set()).add(pid)
+        for inode in _held(pid):
+            refs.setdefault(inode, set()).add(pid)
     return refs
 
 
 def held_by(pids: Iterable[int]) -> set[Path]:
     """The /dev/shm files these processes map or hold open."""
-    return {path for pid in pids for path in _held(pid)}
+    inodes = {inode for pid in pids for inode in _held(pid)}
+    return {path for path in _files() if _inode(path) in inodes}
 
 
-def _held(pid: int) -> set[Path]:
+def _files() -> list[Path]:
+    try:
+        return list(SHM.iterdir())
+    except OSError:
+        return []
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def _held(pid: int) -> set[int]:
+    """Inodes of the /dev/shm files ``pid`` maps (/proc/<pid>/maps) or holds open (/proc/<pid>/fd)."""
     found = set()
     try:
         with open(f"/proc/{pid}/maps") as maps:
             for line in maps:
                 parts = line.split(None, 5)
                 if len(parts) == 6 and parts[5].startswith(f"{SHM}/"):
-                    found.add(Path(parts[5].rstrip("\n").removesuffix(" (deleted)")))
+                    found.add(int(parts[4]))
         for fd in os.scandir(f"/proc/{pid}/fd"):
             try:
-                target = os.readlink(fd.path)
+                if os.readlink(fd.path).startswith(f"{SHM}/"):
+                    found.add(os.stat(fd.path).st_ino)
             except OSError:
                 continue
-            if target.startswith(f"{SHM}/"):
-                found.add(Path(target.removesuffix(" (deleted)")))
     except OSError:  # gone, or not ours to read
         pass
     return found
-
-
-def mapped_inodes() -> set[int]:
-    """Inodes of the /dev/shm files live processes map. A named semaphore shows in /proc/PID/maps
-    under the temporary name glibc's sem_open made it with (``/dev/shm/sem.XXXXXX (deleted)``), not
-    as the ``sem.mp-*`` it was linked to: only its inode ties the two, so a path check alone would
-    unlink a starting vLLM's semaphores (its worker then dies: ``SemLock._rebuild`` FileNotFoundError)."""
-    inodes = set()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/maps") as maps:
-                for line in maps:
-                    parts = line.split(None, 5)
-                    if len(parts) == 6 and parts[5].startswith(f"{SHM}/"):
-                        inodes.add(int(parts[4]))
-        except (OSError, ValueError):
-            pass
-    return inodes
 
 
 def created_since(since: float, patterns: Iterable[str] = PYTHON_SEGMENTS) -> set[Path]:
@@ -92,14 +92,9 @@ def remove_unreferenced(candidates: Iterable[Path]) -> list[tuple[Path, int]]:
     if not candidates:
         return []
     in_use = references()
-    mapped = mapped_inodes()
     removed = []
     for path in candidates:
-        try:
-            inode = path.stat().st_ino
-        except OSError:
-            continue
-        if path in in_use or inode in mapped:
+        if _inode(path) in in_use:
             continue
         try:
             size = path.stat().st_size

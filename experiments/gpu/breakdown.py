@@ -17,9 +17,9 @@ import httpx
 from clients.vllm import tokenize_chat
 from experiments.clients import BARE
 from experiments.plan import Session, questions_for
+from graphs.context import Context
 from lab.cli import command
 from lab.settings import resolve
-from graphs.context import Context
 from prompts.layouts import dynamic_part
 from serving.settings import StackSettings
 
