@@ -129,6 +129,22 @@ def tracing_section(summary: dict) -> list[str]:
         "`device_hit_tokens`, `lmcache_hit_tokens`, `hit_rate`, `layout`, `scenario` and `variant`, and which carries "
         "the scores `ttft_ms` and `hit_rate` (also on the trace).",
         "",
+    ] + experiments_lines(tracing.get("experiments"))
+
+
+def experiments_lines(experiments: dict | None) -> list[str]:
+    """Where the run sits among LangFuse's datasets and experiment runs."""
+    if not experiments or not experiments.get("runs"):
+        return []
+    runs = ", ".join(f"`{r}`" for r in experiments["runs"])
+    baseline = f" (baseline `{experiments['baseline_run']}`)" if experiments.get("baseline_run") else ""
+    return [
+        f"The run is also recorded as experiment runs of the LangFuse dataset **`{experiments['dataset']}`**: "
+        f"{runs}{baseline}. Each call is linked to its question (a dataset item) with the item scores `ttft_ms`, "
+        "`hit_rate`, `cached_tokens`, `lmcache_hit_tokens` and `cache_source`; each run carries `ttft_median_ms`, "
+        "`ttft_p90_ms`, `hit_rate` and `ttft_reduction` against the baseline. Open *Datasets*, pick the dataset, "
+        "tick the runs and press *Compare* to see them side by side (docs/observability-compare.md).",
+        "",
     ]
 
 

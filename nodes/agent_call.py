@@ -13,7 +13,6 @@ from clients.measured import measured_call
 from graphs.agent_state import AgentState
 from graphs.context import Context
 from metrics.records import CallRecord
-from observability.calls import annotate_call
 from prompts.agent import check_agent_settings, node_messages
 
 
@@ -36,9 +35,7 @@ def node_call(state: AgentState, ctx: Context, config: RunnableConfig, node: str
     )  # fmt: skip
 
 
-def recorded(config: RunnableConfig, record: CallRecord, ids: list[int], fallback: str = "") -> dict:
-    """The state update that records a call (with what the node fell back to, if anything); its
-    figures also go on the node's LangFuse observation when the run is traced."""
-    record = replace(record, fallback=fallback)
-    annotate_call(config, record)
-    return {"calls": [record], "prompt_token_ids": [ids]}
+def recorded(record: CallRecord, ids: list[int], fallback: str = "") -> dict:
+    """The state update that records a call (with what the node fell back to, if anything). A traced
+    run's callback handler puts its figures on the node's LangFuse observation (observability.handler)."""
+    return {"calls": [replace(record, fallback=fallback)], "prompt_token_ids": [ids]}

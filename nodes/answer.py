@@ -15,4 +15,4 @@ def answer(state: AgentState, runtime: Runtime[Context], config: RunnableConfig)
     question = state.questions[state.question_index]
     rejected = (state.rejected_answer, state.reason) if state.accepted is False else None
     record, ids = node_call(state, runtime.context, config, "answer", answer_task(question, state.plan, rejected))
-    return {"answer": record.answer.strip(), "attempts": state.attempts + 1, **recorded(config, record, ids)}
+    return {"answer": record.answer.strip(), "attempts": state.attempts + 1, **recorded(record, ids)}

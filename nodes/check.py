@@ -21,7 +21,7 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
     accepted = verdict.accepted and not forced
     note = "; ".join(filter(None, [verdict.fallback, "rejected by check_verdict=reject_once" if forced else ""]))
     update = {"accepted": accepted, "reason": verdict.reason, "rejected_answer": "" if accepted else state.answer}
-    return update | recorded(config, record, ids, note)
+    return update | recorded(record, ids, note)
 
 
 def after_check(state: AgentState, runtime: Runtime[Context]) -> str:

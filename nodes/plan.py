@@ -17,4 +17,4 @@ def plan(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) -
     record, ids = node_call(state, runtime.context, config, "plan", plan_task(question))
     parsed = parse_plan(record.answer, question)
     fresh = {"answer": "", "attempts": 0, "accepted": None, "reason": "", "rejected_answer": ""}
-    return {"plan": parsed.text(), **fresh, **recorded(config, record, ids, parsed.fallback)}
+    return {"plan": parsed.text(), **fresh, **recorded(record, ids, parsed.fallback)}

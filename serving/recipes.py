@@ -23,17 +23,18 @@ SERVER_ENV = {
 }
 
 
-def plan(settings: StackSettings, model_dir: Path | str) -> list[Service]:
-    """The services of a stack, in start order: Redis (if asked for), then per instance LMCache and vLLM."""
+def plan(settings: StackSettings, model_dir: Path | str, redis_password: str = "") -> list[Service]:
+    """The services of a stack, in start order: Redis (if asked for), then per instance LMCache and
+    vLLM. ``redis_password``: the one the launched Redis requires and LMCache sends."""
     services = []
     if settings.redis and not settings.redis_url:
-        services.append(redis_server(settings))
+        services.append(redis_server(settings, redis_password))
     for i in range(settings.instances):
         if settings.gpu:  # LMCache runs inside vLLM
             services.append(vllm_gpu(settings, model_dir))
             continue
         if settings.lmcache:
-            services.append(lmcache_server(settings, i))
+            services.append(lmcache_server(settings, i, redis_password))
         services.append(vllm_cpu(settings, model_dir, i))
     return services
 
@@ -42,21 +43,25 @@ def _name(base: str, i: int) -> str:
     return base if i == 0 else f"{base}-{i}"
 
 
-def redis_server(settings: StackSettings) -> Service:
-    """Redis as LMCache's shared L2 tier: in memory only, nothing saved."""
+def redis_server(settings: StackSettings, password: str = "") -> Service:
+    """Redis as LMCache's shared L2 tier: in memory only, nothing saved. Its password comes on stdin
+    (``redis-server -`` reads configuration from it), so it is in no command line, ``ps`` or log."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise UserError(
             "redis-server is not installed; run `make setup` (it installs Debian's redis-server), "
             "`apt-get install redis-server`, or set LMLAB_REDIS_URL to a running Redis"
         )
-    argv = [exe, "--bind", settings.host, "--port", str(settings.redis_port), "--save", "", "--appendonly", "no",
-            "--dir", str(settings.state_dir)]  # fmt: skip
-    return Service(name="redis", argv=argv, port=settings.redis_port, health_url=f"redis://{settings.host}:{settings.redis_port}")
+    argv = [exe, *(["-"] if password else []), "--bind", settings.host, "--port", str(settings.redis_port),
+            "--save", "", "--appendonly", "no", "--dir", str(settings.state_dir)]  # fmt: skip
+    return Service(name="redis", argv=argv, port=settings.redis_port, health_url=f"redis://{settings.host}:{settings.redis_port}",
+                   stdin=f"requirepass {password}\n" if password else "", secret=password)  # fmt: skip
 
 
-def lmcache_server(settings: StackSettings, i: int) -> Service:
-    """Instance i's LMCache multiprocess server (cpu profile): an L1 pool in /dev/shm, then disk and Redis."""
+def lmcache_server(settings: StackSettings, i: int, redis_password: str = "") -> Service:
+    """Instance i's LMCache multiprocess server (cpu profile): an L1 pool in /dev/shm, then disk and
+    Redis. lmcache 0.5.6's resp adapter takes the Redis password from LMCACHE_RESP_PASSWORD when its
+    JSON has none: so the password stays off the command line (and out of the log's first line)."""
     http_port = settings.lmcache_http_port + i
     args = [
         "--host", settings.host, "--port", str(settings.lmcache_port + i), "--http-port", str(http_port),
@@ -76,6 +81,7 @@ def lmcache_server(settings: StackSettings, i: int) -> Service:
         argv=[sys.executable, "-m", "lmcache.v1.multiprocess.http_server", *args],
         port=http_port,
         health_url=f"http://{settings.host}:{http_port}/healthcheck",
+        env={"LMCACHE_RESP_PASSWORD": redis_password} if redis_password and settings.redis_target else {},
     )
 
 

@@ -20,12 +20,14 @@ The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
   a port in use, a missing model folder, a model folder vLLM cannot load, LMCache flags the
   server rejects, a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
   installed, too little memory for the stack, an unknown LMLAB_PROFILE, the gpu profile without
-  a model
+  a model, a non-loopback LMLAB_HOST without LMLAB_API_KEY
+LangGraph Studio, ``make studio``: a non-loopback LMLAB_HOST without LMLAB_API_KEY
 """
 
 import json
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,7 @@ import pytest
 from prompts.manual import builtin_manual
 from serving.settings import StackSettings
 from tests.conftest import free_port
-from tests.e2e.helpers import assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from
+from tests.e2e.helpers import ROOT, assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from
 
 pytestmark = pytest.mark.e2e
 
@@ -145,6 +147,21 @@ def test_a_port_in_use_when_run_graph_starts_its_stack(tmp_path, monkeypatch):
                    stack=settings_from(env, monkeypatch))  # fmt: skip
 
 
+def test_a_non_loopback_host_without_an_api_key_when_run_graph_starts_its_stack(tmp_path, monkeypatch):
+    env = own_stack_env(tmp_path, LMLAB_HOST="0.0.0.0", LMLAB_API_KEY="")
+    out = tmp_path / "run"
+    proc = run_cli("experiments.run_graph", "--out", str(out), env=env)
+    assert_refused(proc, "LMLAB_HOST='0.0.0.0' is not a loopback address", "set LMLAB_API_KEY", out=out,
+                   stack=settings_from(env, monkeypatch))  # fmt: skip
+
+
+def test_make_studio_on_a_non_loopback_host_without_an_api_key():
+    proc = subprocess.run(["make", "--no-print-directory", "studio"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "LMLAB_HOST": "192.0.2.1", "LMLAB_API_KEY": ""})  # fmt: skip
+    assert_refused(proc, "LMLAB_HOST='192.0.2.1' is not a loopback address", "LangGraph Studio", "set LMLAB_API_KEY")
+    assert "langgraph dev" not in proc.stdout, "Studio must not start"
+
+
 # id: (extra environment for a throw-away stack, words the error line holds). {bad} is the folder
 # above, {free} a free port. A server that exits at start-up is named with its own complaint.
 LAUNCHER_CASES = {
@@ -163,6 +180,9 @@ LAUNCHER_CASES = {
     "unknown profile": ({"LMLAB_PROFILE": "tpu"}, ["LMLAB_PROFILE='tpu' is not a profile", "cpu, gpu"]),
     "gpu profile without a model": ({"LMLAB_PROFILE": "gpu", "LMLAB_LMCACHE_L1_GIB": "1"},
                                     ["the gpu profile serves your own model", "LMLAB_MODEL_DIR", "hub id"]),
+    "non-loopback host without an API key": ({"LMLAB_HOST": "0.0.0.0", "LMLAB_API_KEY": ""},
+                                             ["LMLAB_HOST='0.0.0.0' is not a loopback address", "vLLM would answer anyone",
+                                              "set LMLAB_API_KEY", "or bind 127.0.0.1"]),
 }  # fmt: skip
 BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE"}  # left out when checking what the refused stack left behind
 

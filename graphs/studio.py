@@ -1,10 +1,12 @@
 """The graphs as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
 
-Registered in the root ``langgraph.json`` as ``"observability.studio:traced_graph"`` (qa) and
-``"observability.studio:traced_agent_graph"`` (agent) (module form: it resolves
-from any working folder with the repository on PYTHONPATH). The server
-calls it for every run with the run's config and runs the graph it returns asynchronously, which is
-why per-call figures go through ``observability.calls`` (no current-span context needed).
+Registered in the root ``langgraph.json`` as ``"graphs.studio:traced_graph"`` (qa) and
+``"graphs.studio:traced_agent_graph"`` (agent) (module form: it resolves
+from any working folder with the repository on PYTHONPATH); it lives next to the graph it serves, as
+in LangChain's react-agent template, and is the one module here that imports tracing. The server
+calls it for every run with the run's config and runs the graph it returns asynchronously; the
+tracing handler puts per-call figures on the trace without any current-span context
+(``observability.handler``).
 Each Studio thread is one LangFuse session; run metadata ``scenario`` and ``variant`` (or
 ``variants``, one per question) become tags and per-call labels, and default to empty.
 """
