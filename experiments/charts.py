@@ -4,6 +4,7 @@ Each chart is drawn only when the results hold the rows it needs; ``draw_charts`
 charts it wrote, as (file name, title).
 """
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -220,6 +221,59 @@ def followup_cached_tokens(df: pd.DataFrame, out: Path) -> str | None:
     ax.legend(fontsize=7)
     return _save(fig, out, "followup_cached_tokens.png")
 
+
+CONFIG_COLOURS = {"vllm_only": DEVICE, "lmcache_memory": LMCACHE, "lmcache_disk": "#dd8452"}
+TIER_STYLES = {"vllm_kv": (DEVICE, ":"), "lmcache_l1": (LMCACHE, "--"), "lmcache_disk": ("#dd8452", "-.")}
+
+
+def capacity_curves(df: pd.DataFrame, out: Path) -> str | None:
+    """Hit rate (top) and median TTFT (bottom) against working-set tokens, one line per
+    configuration (round robin; Zipf-like dashed), with each tier's capacity as a vertical line (from
+    the capacity model, in summary.json)."""
+    if "working_set_tokens" not in df.columns or "rotation_pass" not in df.columns:
+        return None
+    rows = df[(df["scenario"] == "capacity") & (df["rotation_pass"].fillna(0) > 0) & df["working_set_tokens"].notna()]
+    if rows.empty:
+        return None
+    reusable = rows["reusable_tokens"].where(rows["reusable_tokens"] > 0)
+    rows = rows.assign(share=(rows["cached_tokens"] / reusable).clip(upper=1).fillna(0))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7), sharex=True)
+    for (config, pattern), g in rows.groupby(["tier", "access_pattern"], sort=False):
+        per = g.groupby("working_set_tokens").agg(hit=("share", "mean"), ttft=("ttft_ms", "median")).sort_index()
+        style = "-" if pattern == "round_robin" else "--"
+        label = f"{config} ({pattern.replace('_', ' ')})"
+        colour = CONFIG_COLOURS.get(config)
+        top.plot(per.index, per["hit"] * 100, style, marker="o", color=colour, label=label)
+        bottom.plot(per.index, per["ttft"], style, marker="o", color=colour, label=label)
+    summary = _read_json(out / "summary.json")
+    capacity = (((summary.get("scenarios") or {}).get("capacity") or {}).get("comparison") or {}).get("capacity") or {}
+    for name, tier in (capacity.get("tiers") or {}).items():
+        x = tier.get("working_set_tokens")
+        if not x:
+            continue
+        colour, style = TIER_STYLES.get(name, ("grey", ":"))
+        gib = f"{tier['bytes'] / 2**30:.3g} GiB" if tier.get("bytes") else "?"
+        label = f"{tier['label']}: {gib} = {tier['tokens']:,} tokens = {tier['manuals']} manuals"
+        for ax in (top, bottom):
+            ax.axvline(x, color=colour, linestyle=style, linewidth=1.2, label=label if ax is top else None)
+    top.axhline(90, color="grey", linewidth=0.6)
+    top.set_ylabel("hit rate, % of reusable tokens")
+    top.set_ylim(-5, 105)
+    kv = capacity.get("kv_bytes_per_token")
+    top.set_title(f"Working set vs cache tiers{f' (KV {kv:,} bytes per token)' if kv else ''}", fontsize=11)
+    top.legend(fontsize=7, loc="lower left")
+    _log_if_wide(bottom, rows["ttft_ms"].tolist())
+    bottom.set_ylabel("time to first token, ms (median)")
+    bottom.set_xlabel("working set, tokens (manuals in rotation x static prefix)")
+    bottom.legend(fontsize=7, loc="upper left")
+    return _save(fig, out, "capacity_hit_rate_ttft.png")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 def soak_over_time(df: pd.DataFrame, out: Path) -> str | None:
     """A soak run's resources and TTFT over time: each server's RSS and open files, the disk tier and
     /dev/shm (from the run's samples.csv), and every call's TTFT (from results.csv)."""
@@ -262,6 +316,7 @@ CHARTS = [
     (agent_waterfall, "Agent nodes per question, TTFT end to end"),
     (agent_hit_rate_by_node, "Cache hit rate per agent node and variant"),
     (followup_cached_tokens, "Follow-up turns: reusable and cached tokens per turn"),
+    (capacity_curves, "Hit rate and TTFT vs working set, per cache configuration"),
     (soak_over_time, "Soak: resources and TTFT over time"),
 ]
 

@@ -72,7 +72,7 @@ def lmcache_server(settings: StackSettings, i: int, redis_password: str = "") ->
     ]  # fmt: skip
     disk = settings.instance_disk_path(i)
     if disk is not None:
-        args += ["--l2-adapter", json.dumps({"type": "fs", "base_path": str(disk)})]
+        args += ["--l2-adapter", json.dumps(disk_adapter(settings, disk))]
     if settings.redis_target is not None:
         host, port = settings.redis_target
         args += ["--l2-adapter", json.dumps({"type": "resp", "host": host, "port": port})]
@@ -83,6 +83,15 @@ def lmcache_server(settings: StackSettings, i: int, redis_password: str = "") ->
         health_url=f"http://{settings.host}:{http_port}/healthcheck",
         env={"LMCACHE_RESP_PASSWORD": redis_password} if redis_password and settings.redis_target else {},
     )
+
+
+def disk_adapter(settings: StackSettings, disk: Path) -> dict:
+    """The disk tier's L2 adapter. Unbounded: LMCache's ``fs`` adapter. Bounded (``disk_gib``): its
+    ``fs_native`` adapter, the one in lmcache 0.5.6 that takes a capacity and evicts (LRU, from 80% full)."""
+    if settings.disk_gib > 0:
+        return {"type": "fs_native", "base_path": str(disk), "max_capacity_gb": settings.disk_gib,
+                "eviction": {"eviction_policy": "LRU"}}  # fmt: skip
+    return {"type": "fs", "base_path": str(disk)}
 
 
 def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
@@ -98,12 +107,19 @@ def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    gib = settings.kv_cache_gib
+    env = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    if float(gib).is_integer():
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib))
+    else:  # vLLM reads VLLM_CPU_KVCACHE_SPACE as whole GiB (int(), and it beats the flag): a fraction goes as bytes
+        args += ["--kv-cache-memory-bytes", str(int(gib * 2**30))]
     return _vllm(settings, model_dir, i, args, env)
 
 
 def vllm_gpu(settings: StackSettings, model_dir: Path | str) -> Service:
-    """vLLM's CUDA build: KV cache in GPU memory; LMCache inside vLLM, configured by LMCACHE_* variables."""
+    """vLLM's CUDA build: KV cache in GPU memory (its size follows ``gpu_memory_utilization`` of the card),
+    vLLM's prefix cache in front unless turned off, LMCache inside vLLM as the CPU tier behind it,
+    configured by LMCACHE_* variables."""
     args = ["--gpu-memory-utilization", str(settings.gpu_memory_utilization), "--load-format", settings.load_format]
     if settings.attention_backend:
         args += ["--attention-backend", settings.attention_backend]
@@ -114,10 +130,12 @@ def vllm_gpu(settings: StackSettings, model_dir: Path | str) -> Service:
             "LMCACHE_CHUNK_SIZE": str(settings.chunk_size),
             "LMCACHE_LOCAL_CPU": "True",
             "LMCACHE_MAX_LOCAL_CPU_SIZE": str(settings.lmcache_l1_gib),
+            # Its per-request "Retrieved ... cost X ms" lines are INFO: the hit accounting reads them.
+            "LMCACHE_LOG_LEVEL": "INFO",
         }
         disk = settings.instance_disk_path(0)
         if disk is not None:
-            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": "50"}
+            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": f"{settings.disk_gib or 50:g}"}
     return _vllm(settings, model_dir, 0, args, env)
 
 
