@@ -40,7 +40,7 @@ def test_sweep_cold_grows_with_the_manual_and_hits_stay_flat(stack, tmp_path):
     assert comparison["hit_slope_ms_per_1k_tokens"] < comparison["cold_slope_ms_per_1k_tokens"]
     # Every row carries its manual's size, so the chart draws from the run's own results.csv.
     sizes = [int(r["manual_tokens"]) for r in cold]
-    assert sizes == sorted(sizes) and all(abs(got - want) <= 64 for got, want in zip(sizes, (300, 600, 1200)))
+    assert sizes == sorted(set(sizes)) and all(0 < got <= budget for got, budget in zip(sizes, (300, 600, 1200)))
     assert (tmp_path / "ttft_vs_manual_tokens.png").is_file()
 
 
