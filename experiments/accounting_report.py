@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from experiments.hit_accounting import account, parse_log
+from lab.cli import command
+from lab.errors import UserError
 
 LOG_COPY = "lmcache-requests.log"
 OLD_CALLS_CSV = "accounting-calls.csv"  # what the first H200 run wrote, before results.csv had response ids
@@ -95,6 +97,7 @@ def analyse(out: Path, calls: pd.DataFrame, log_lines: list[str], startups: dict
     return figures
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if len(argv) == 1 else None
@@ -103,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         or not (out / LOG_COPY).is_file()
         or not ((out / "results.csv").is_file() or (out / OLD_CALLS_CSV).is_file())
     ):
-        print(f"error: give one hit_accounting run folder (it holds results.csv and {LOG_COPY})", file=sys.stderr)
-        return 2
+        raise UserError(f"give one hit_accounting run folder (it holds results.csv and {LOG_COPY})")
     previous = json.loads((out / "accounting.json").read_text()) if (out / "accounting.json").is_file() else {}
     startups = {int(k): v for k, v in previous.get("startup_s", {}).items()}
     if (out / OLD_CALLS_CSV).is_file():

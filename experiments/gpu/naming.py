@@ -10,6 +10,9 @@ import sys
 import time
 from importlib import metadata
 
+from lab.cli import command
+from lab.errors import UserError
+
 
 def card_slug(name: str) -> str:
     """``NVIDIA H100 80GB HBM3`` -> ``h100``, ``NVIDIA H200`` -> ``h200``, ``NVIDIA A100-SXM4-40GB`` -> ``a100``."""
@@ -22,13 +25,13 @@ def folder_name(card: str, versions: dict[str, str], date: str) -> str:
     return f"{date}-{card_slug(card)}-vllm{versions.get('vllm', 'none')}-lmcache{versions.get('lmcache', 'none')}"
 
 
-def main() -> int:
+@command
+def main(argv: list[str] | None = None) -> int:
     try:
         card = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
                               check=True).stdout.splitlines()[0]  # fmt: skip
     except (OSError, subprocess.CalledProcessError, IndexError):
-        print("error: nvidia-smi did not name a card; pass RESULTS_DIR to run_gpu.sh", file=sys.stderr)
-        return 2
+        raise UserError("nvidia-smi did not name a card; pass RESULTS_DIR to run_gpu.sh") from None
     versions = {}
     for name in ("vllm", "lmcache"):
         try:

@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 from experiments.gpu.dummy_model import kv_bytes_per_token
+from experiments.results import load_results
+from lab.cli import command
+from lab.errors import UserError
 
 
 def _summary(folder: Path) -> dict | None:
@@ -24,6 +27,12 @@ def _summary(folder: Path) -> dict | None:
 
 
 def _tokens(folder: Path) -> int:
+    """The manual's size, from the run's own rows (its ``manual_tokens`` column); a run folder older
+    than that column is named after its size (``cold_hit-<tokens>``)."""
+    if (folder / "results.csv").is_file():
+        sizes = load_results(folder)["manual_tokens"].dropna()
+        if len(sizes):
+            return int(sizes.median())
     return int(folder.name.rsplit("-", 1)[-1])
 
 
@@ -194,17 +203,16 @@ def render(fig: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: python -m experiments.gpu.summarize RESULTS MODEL_DIR", file=sys.stderr)
-        return 2
+        raise UserError("usage: python -m experiments.gpu.summarize RESULTS MODEL_DIR")
     results, model_dir = Path(argv[0]), Path(argv[1])
     for needed in (results / "pcie.json", model_dir / "config.json"):
         if not needed.is_file():
-            print(f"error: {needed} is missing; RESULTS is the folder experiments/gpu/run_gpu.sh wrote, "
-                  "MODEL_DIR the served model's folder", file=sys.stderr)  # fmt: skip
-            return 2
+            raise UserError(f"{needed} is missing; RESULTS is the folder experiments/gpu/run_gpu.sh wrote, "
+                            "MODEL_DIR the served model's folder")  # fmt: skip
     fig = collect(results, json.loads((model_dir / "config.json").read_text()))
     (results / "gpu_results.json").write_text(json.dumps(fig, indent=2, default=str) + "\n")
     (results / "README.md").write_text(render(fig))

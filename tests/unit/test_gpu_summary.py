@@ -87,3 +87,18 @@ def test_the_defaults_and_the_lmcache_only_stack_get_a_table_each_with_start_up_
     assert "## Cold vs hit through the graph (eager, vLLM prefix cache off: every hit from LMCache's CPU tier)" in text
     assert "| 31,000 | 0 | 206 ms | 24 ms | 116 ms | 45 ms | 21 ms | +10.2% | yes | 1,374 ms |" in text
     assert "Restarts inside the scenario took 101 s (stack 1)." in text
+
+
+def test_a_runs_manual_size_comes_from_its_rows_and_an_older_folder_from_its_name(tmp_path):
+    from experiments.gpu.summarize import _tokens
+
+    new = tmp_path / "cold_hit-latest"
+    new.mkdir()
+    (new / "results.csv").write_text("scenario,variant,session,question_id,ttft_ms,prompt_tokens,cached_tokens,hit_rate,manual_tokens\n"
+                                     "cold_hit,cold,s,0,300,8100,0,0.0,7990\ncold_hit,hit,s,1,80,8110,7936,0.98,7990\n")  # fmt: skip
+    assert _tokens(new) == 7990
+    old = tmp_path / "cold_hit-16000"
+    old.mkdir()
+    (old / "results.csv").write_text("scenario,variant,session,question_id,ttft_ms,prompt_tokens,cached_tokens,hit_rate\n"
+                                     "cold_hit,cold,s,0,600,16100,0,0.0\n")  # fmt: skip
+    assert _tokens(old) == 16000
