@@ -13,10 +13,10 @@ from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, set
 
 pytestmark = pytest.mark.e2e
 
-# Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 5
-# blocks, 4 usable (1.3 manuals), LMCache's memory 3 chunks below its eviction watermark, the disk 6.
+# Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 6
+# blocks, 5 usable (1.7 manuals; it must hold one 640-token request), LMCache's memory 3 chunks below its eviction watermark, the disk 6.
 TINY = {
-    "LMLAB_MAX_MODEL_LEN": "512", "LMLAB_KV_CACHE_GIB": "0.014", "LMLAB_LMCACHE_L1_GIB": "0.0225",
+    "LMLAB_MAX_MODEL_LEN": "640", "LMLAB_KV_CACHE_GIB": "0.0167", "LMLAB_LMCACHE_L1_GIB": "0.0225",
     "LMLAB_DISK_GIB": "0.045", "LMLAB_CAPACITY_SIZES": "1,3,5,8", "LMLAB_CAPACITY_PATTERNS": "round_robin",
 }  # fmt: skip
 ARGS = ["--scenario", "capacity", "--repeats", "1", "--manual-tokens", "200", "--max-tokens", "4"]
