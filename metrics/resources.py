@@ -22,11 +22,13 @@ def process_tree(pid: int) -> list[psutil.Process]:
 
 
 def tree_usage(pid: int) -> tuple[float, int]:
-    """(RSS in MiB, open file descriptors) of a process tree; a process gone meanwhile counts 0."""
+    """(private memory in MiB, open file descriptors) of a process tree; a process gone meanwhile
+    counts 0. Private memory (USS), not RSS: RSS also counts the pages of LMCache's L1 pool in
+    /dev/shm as they fill, which is the cache working, not a leak (/dev/shm is sampled apart)."""
     rss, fds = 0, 0
     for p in process_tree(pid):
         try:
-            rss += p.memory_info().rss
+            rss += p.memory_full_info().uss
             fds += p.num_fds()
         except psutil.Error:
             pass
@@ -41,7 +43,7 @@ def folder_mib(path: Path | None) -> float | None:
 
 
 def sample(servers: dict[str, int], disk: Path | None) -> dict:
-    """One row: time, then ``<server>_rss_mib`` and ``<server>_fds`` per server (name -> pid),
+    """One row: time, then ``<server>_rss_mib`` (private memory) and ``<server>_fds`` per server (name -> pid),
     ``disk_mib`` and ``shm_used_mib``."""
     row: dict = {"t": round(time.time(), 2)}
     for name, pid in servers.items():
