@@ -33,6 +33,7 @@ from lab.cli import finish_the_call_in_flight
 from lab.errors import ServerGone, UserError
 from metrics.prometheus import delta, hit_tokens
 from metrics.records import CallRecord
+from observability.experiments import experiment_plan
 from observability.tracing import Tracing
 from serving.launcher import Stack
 
@@ -183,7 +184,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
                                stack=run.stack, manual_tokens=spec.args.manual_tokens, duration_s=spec.args.duration)  # fmt: skip
         done = done_calls(run.out)
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
-        total = sum(len(s.questions) for s in sessions)
+        total = sum(len(s.questions) for s in sessions) * scenario.calls_per_question
         resumed = f" ({len(done)} calls already done)" if done else ""
         console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {run.out}")
         run.tracing = Tracing.from_env(run_id)
@@ -191,6 +192,9 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
             print(f"warning: {run.tracing.notice}", file=sys.stderr)
         else:
             console.print(run.tracing.notice)
+        run.tracing.record_experiments(lambda: experiment_plan(run_id, scenario.name, vars(ctx),
+                                                               run.stack.settings.as_dict() if run.stack else {},
+                                                               versions()))  # fmt: skip
         run.writer = ResultsWriter(run.out)
 
         def on_call(record: CallRecord) -> None:
@@ -209,6 +213,8 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         after = counters_snapshot(ctx)
         run.writer.close()
         elapsed = time.monotonic() - started_at
+        if (run.out / RESULTS_CSV).exists():
+            run.tracing.experiment_results(load_results(run.out))  # the experiment runs' scores
         trace_problem = run.tracing.flush()
         if trace_problem:
             print(f"warning: {trace_problem}", file=sys.stderr)

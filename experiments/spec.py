@@ -16,6 +16,7 @@ from graphs.context import Context
 from lab.errors import UserError
 from lab.settings import ARGUMENT, resolve_with_sources
 from observability.settings import from_env as langfuse_settings
+from prompts.agent import check_agent_settings
 from prompts.layouts import get_layout
 from prompts.manual import read_manual
 from serving.settings import StackSettings
@@ -89,6 +90,7 @@ class RunSpec:
                      "truncate_manual": True if args.manual_tokens else None, "max_tokens": args.max_tokens}  # fmt: skip
         context, context_sources = resolve_with_sources(Context, given_ctx, env=env)
         get_layout(context.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
+        check_agent_settings(context.agent_layout, context.conversation, context.check_verdict, context.answer_retries)
         if (langfuse := langfuse_settings(env)).error:
             raise UserError(langfuse.error)
         stack, stack_sources = None, {}

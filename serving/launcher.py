@@ -19,6 +19,7 @@ from lab.settings import env_name, resolve
 from lab.errors import UserError
 from lab.exposure import require_key_off_loopback
 from serving import shm, supervisor
+from serving.disk import check_disk_folder
 from serving.model import resolve_model_dir
 from serving.recipes import SERVER_ENV, plan
 from serving.settings import StackSettings
@@ -112,7 +113,7 @@ class Stack:
 
     def _preflight(self) -> None:
         """Refuse, before anything starts, what cannot work or should not: servers open to the network
-        without a key, busy ports, too little memory, a dead Redis."""
+        without a key, busy ports, too little memory, a disk folder that cannot be written, a dead Redis."""
         require_key_off_loopback(self.settings.host, self.settings.api_key, "vLLM")
         for setting, port in self.settings.ports().items():
             _require_free_port(self.settings.host, port, setting)
@@ -125,6 +126,9 @@ class Stack:
                 f"(3 GiB{kv} + LMCache L1 {self.settings.lmcache_l1_gib} GiB each) but {have:.1f} GiB is available; "
                 f"lower {'' if self.settings.gpu else 'LMLAB_KV_CACHE_GIB / '}LMLAB_LMCACHE_L1_GIB or free memory"
             )
+        for i in range(self.settings.instances):
+            if (disk := self.settings.instance_disk_path(i)) is not None:
+                check_disk_folder(disk, self.settings.disk_gib)
         if self.settings.redis and self.settings.redis_url and not redis_answers(self.settings.redis_url):
             raise UserError(f"Redis at {self.settings.redis_url} does not answer; start it or fix LMLAB_REDIS_URL")
 

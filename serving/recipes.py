@@ -72,7 +72,7 @@ def lmcache_server(settings: StackSettings, i: int, redis_password: str = "") ->
     ]  # fmt: skip
     disk = settings.instance_disk_path(i)
     if disk is not None:
-        args += ["--l2-adapter", json.dumps({"type": "fs", "base_path": str(disk)})]
+        args += ["--l2-adapter", json.dumps(disk_adapter(settings, disk))]
     if settings.redis_target is not None:
         host, port = settings.redis_target
         args += ["--l2-adapter", json.dumps({"type": "resp", "host": host, "port": port})]
@@ -83,6 +83,15 @@ def lmcache_server(settings: StackSettings, i: int, redis_password: str = "") ->
         health_url=f"http://{settings.host}:{http_port}/healthcheck",
         env={"LMCACHE_RESP_PASSWORD": redis_password} if redis_password and settings.redis_target else {},
     )
+
+
+def disk_adapter(settings: StackSettings, disk: Path) -> dict:
+    """The disk tier's L2 adapter. Unbounded: LMCache's ``fs`` adapter. Bounded (``disk_gib``): its
+    ``fs_native`` adapter, the one in lmcache 0.5.6 that takes a capacity and evicts (LRU, from 80% full)."""
+    if settings.disk_gib > 0:
+        return {"type": "fs_native", "base_path": str(disk), "max_capacity_gb": settings.disk_gib,
+                "eviction": {"eviction_policy": "LRU"}}  # fmt: skip
+    return {"type": "fs", "base_path": str(disk)}
 
 
 def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
@@ -98,7 +107,12 @@ def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    gib = settings.kv_cache_gib
+    env = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    if float(gib).is_integer():
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib))
+    else:  # vLLM reads VLLM_CPU_KVCACHE_SPACE as whole GiB (int(), and it beats the flag): a fraction goes as bytes
+        args += ["--kv-cache-memory-bytes", str(int(gib * 2**30))]
     return _vllm(settings, model_dir, i, args, env)
 
 
@@ -117,7 +131,7 @@ def vllm_gpu(settings: StackSettings, model_dir: Path | str) -> Service:
         }
         disk = settings.instance_disk_path(0)
         if disk is not None:
-            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": "50"}
+            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": f"{settings.disk_gib or 50:g}"}
     return _vllm(settings, model_dir, 0, args, env)
 
 

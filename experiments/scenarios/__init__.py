@@ -1,6 +1,8 @@
 """Scenario registry. Adding a scenario: one module with a ``Scenario`` subclass, one entry here."""
 
+from experiments.scenarios.agent import Agent
 from experiments.scenarios.base import Scenario, ScenarioOptions
+from experiments.scenarios.capacity import Capacity
 from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.layouts import Layouts
@@ -12,7 +14,7 @@ from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, Agent, Capacity]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

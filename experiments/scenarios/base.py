@@ -47,6 +47,8 @@ class Scenario:
     needs_launcher: bool = False
     # Fewest --questions that make sense: cold/hit scenarios need one cold call and one hit.
     min_questions: int = 1
+    # Fewest LLM calls per question (the agent graph makes three), for the progress count.
+    calls_per_question: int = 1
     # True when the scenario runs for a fixed time (--duration) rather than a fixed number of repeats.
     timed: bool = False
     # Sessions that hit KV an earlier session made (tiers, sharing): the graph predicts from the

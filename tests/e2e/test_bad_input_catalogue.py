@@ -8,7 +8,7 @@ port of a stack that did not start, and the shared test stack still healthy.
 
 The main job, ``python -m experiments.run_graph``:
   manual        missing, empty, binary, not UTF-8, too large for the context
-  names         unknown scenario, unknown layout (LMLAB_LAYOUT)
+  names         unknown scenario, unknown layout (LMLAB_LAYOUT), unknown agent layout (LMLAB_AGENT_LAYOUT)
   counts        zero questions, negative repeats, one question where a hit needs two,
                 --concurrency outside the load scenario, --expect-reduction that is not a fraction
   endpoint      malformed URL, nothing listening, a server that is not OpenAI's, a wrong model name,
@@ -85,6 +85,7 @@ RUN_GRAPH_CASES = {
                                          ["huge.md is", "tokens", "--manual-tokens"]),
     "unknown scenario": (["--scenario", "nope"], {}, ["unknown scenario 'nope'", "cold_hit"]),
     "unknown layout": ([], {"LMLAB_LAYOUT": "question_first"}, ["unknown layout 'question_first'", "manual_first"]),
+    "unknown agent layout": (["--scenario", "agent"], {"LMLAB_AGENT_LAYOUT": "per_node"}, ["unknown agent layout 'per_node'", "shared_prefix"]),
     "zero questions": (["--questions", "0"], {}, ["--questions must be at least 1, got 0"]),
     "negative repeats": (["--repeats", "-1"], {}, ["--repeats must be at least 1, got -1"]),
     "one question where a hit needs two": (["--questions", "1"], {}, ["--questions must be at least 2 for cold_hit"]),

@@ -1,22 +1,12 @@
-"""What ``down`` may remove from /dev/shm: only files that no live process maps or holds open."""
+"""What ``down`` may remove from /dev/shm: only files that no live process maps or holds open (the
+spawn-semaphore case is in test_shm_cleanup.py)."""
 
-import multiprocessing
 import os
 import uuid
 from multiprocessing import shared_memory
 from pathlib import Path
 
 from serving import shm
-
-
-def test_a_semaphore_waiting_for_its_spawned_child_is_in_use():
-    # glibc maps a new semaphore under a temporary name, then links it as sem.mp-*: the creator's
-    # mapping names a deleted file, so only the inode says the semaphore is in use.
-    lock = multiprocessing.get_context("spawn").Lock()
-    path = Path("/dev/shm") / ("sem." + lock._semlock.name.lstrip("/"))
-    assert path.exists()
-    assert shm.remove_unreferenced([path]) == []
-    assert path.exists()
 
 
 def test_a_mapped_segment_stays_and_an_orphan_goes():
