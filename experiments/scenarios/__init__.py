@@ -3,6 +3,7 @@
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
+from experiments.scenarios.fleet import FleetScenario
 from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.overhead import Overhead
@@ -11,7 +12,7 @@ from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, FleetScenario]}
 
 
 def scenario_class(name: str) -> type[Scenario]:
