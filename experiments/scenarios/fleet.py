@@ -1,8 +1,8 @@
 """A fleet: N vLLM instances behind vllm-router, each (routing policy, LMCache sharing) cell measured.
 
 The scenario runs its own stack (name ``fleet``, N=2 by ``LMLAB_INSTANCES``) and, per cell of the
-grid, brings the fleet to that cell's layout (the launcher reuses it when it already is; otherwise
-it is restarted), then asks R sessions of Q questions, each on a fresh manual edition, through the
+grid, brings the fleet to that cell's layout (a new policy restarts the router alone, a new sharing mode the
+whole fleet), then asks R sessions of Q questions, each on a fresh manual edition, through the
 router, one call at a time (``experiments.fleet_client``): every row names the instance that served
 it and the measured source of its hits. ``LMLAB_FLEET_CELLS`` picks cells, e.g.
 ``round_robin:none,consistent_hash:none``; the default grid is ``DEFAULT_CELLS``.
@@ -31,6 +31,7 @@ from experiments.plan import Session, questions_for
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from lab.errors import UserError
 from serving.launcher import Stack
+from serving.router import switch_policy
 from serving.settings import ROUTER_POLICIES, SHARING_MODES, StackSettings
 
 CELLS_ENV = "LMLAB_FLEET_CELLS"
@@ -84,7 +85,10 @@ class FleetScenario(Scenario):
         base = opts.stack.settings
         self.instances, self.questions = base.instances, opts.questions
         started = (base.router, base.sharing)
-        cells = sorted(self.cells, key=lambda c: c != started)  # the cell the stack already has goes first
+        # The cell the stack already has goes first, then cells of the same sharing mode (a policy
+        # change restarts only the router), then the others, mode by mode.
+        modes = list(dict.fromkeys([base.sharing] + [s for _, s in self.cells]))
+        cells = sorted(self.cells, key=lambda c: (c != started, modes.index(c[1])))
         ctx = replace(opts.context, layout="manual_first", endpoint=base.endpoints()[0], lmcache_metrics_url="", metrics_per_call=False)
         sessions = []
         for policy, sharing in cells:
@@ -99,10 +103,12 @@ class FleetScenario(Scenario):
         return sessions
 
     def _bring_up(self, cell: tuple[str, str], settings: StackSettings) -> None:
-        """Give the fleet this cell's layout, once per cell: the launcher reuses a stack that already
-        has it and replaces the one recorded under the same name otherwise."""
+        """Give the fleet this cell's layout, once per cell: a fleet that differs only by policy gets
+        a new router alone; otherwise the launcher reuses a stack that already has the layout and
+        replaces the one recorded under the same name."""
         if self._current != cell:
-            Stack(settings).up()
+            if not switch_policy(settings):
+                Stack(settings).up()
             self._current = cell
 
     def comparison(self, df: pd.DataFrame) -> dict:

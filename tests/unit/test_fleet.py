@@ -18,7 +18,8 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def fleet(**kw) -> StackSettings:
-    return StackSettings(name="t", instances=2, vllm_port=9100, lmcache_port=9200, lmcache_http_port=9300, router_port=9400, **kw)
+    return StackSettings(**{"name": "t", "instances": 2, "vllm_port": 9100, "lmcache_port": 9200, "lmcache_http_port": 9300,
+                            "router_port": 9400, **kw})  # fmt: skip
 
 
 def by_name(settings: StackSettings) -> dict:
@@ -205,3 +206,20 @@ def test_the_grouped_bar_chart_is_drawn_from_the_rows_alone(tmp_path):
 
     written = dict(draw_charts(pd.DataFrame(RR_NONE + RR_NODE + CH_NONE), tmp_path))
     assert "fleet_grid.png" in written and (tmp_path / "fleet_grid.png").stat().st_size > 0
+
+
+def test_cells_run_mode_by_mode_starting_with_the_layout_the_stack_has(monkeypatch):
+    from dataclasses import dataclass
+
+    from experiments.scenarios.base import ScenarioOptions
+    from graphs.context import Context
+
+    @dataclass
+    class FakeStack:
+        settings: StackSettings
+
+    monkeypatch.setenv("LMLAB_FLEET_CELLS", "round_robin:redis,consistent_hash:none,round_robin:node,round_robin:none")
+    scenario = FleetScenario()
+    opts = ScenarioOptions(run_id="r", questions=2, repeats=1, context=Context(), stack=FakeStack(fleet(router="round_robin")))
+    assert [s.variants[0] for s in scenario.sessions(opts)] == [
+        "round_robin/none", "consistent_hash/none", "round_robin/redis", "round_robin/node"]  # fmt: skip
