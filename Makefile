@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 NOTEBOOK := notebooks/lmcache_huge_data_tutorial.ipynb
 
-.PHONY: setup setup-cpu setup-gpu redis clean-cache demo test unit bench up down status studio notebook notebook-clean
+.PHONY: setup setup-cpu setup-gpu redis clean-cache demo test unit bench soak up down status studio notebook notebook-clean
 
 setup: setup-$(PROFILE)
 
@@ -54,6 +54,12 @@ unit: setup
 bench: setup
 	$(BIN)/python -m experiments.bench $(SCENARIOS)
 
+# An hour of concurrent sessions while memory, open files, the disk tier, /dev/shm and TTFT are
+# sampled (docs/reliability.md); not part of `make test`. SOAK_SECONDS=600 for a shorter one.
+SOAK_SECONDS ?= 3600
+soak: setup
+	$(BIN)/python -m experiments.run_graph --scenario soak --duration $(SOAK_SECONDS)
+
 up: setup
 	$(BIN)/python -m serving up
 
@@ -67,11 +73,14 @@ status: setup
 clean-cache:
 	rm -rf "$${LMLAB_HOME:-$$HOME/.cache/lmcache-lab}/lmcache-disk"
 
-# The API behind LangGraph Studio, on 127.0.0.1:2024, serving langgraph.json's graphs. Start the stack first
-# (`make up`); the graph reaches it through Context's endpoint (LMLAB_ENDPOINT). Nothing phones home.
+# The API behind LangGraph Studio, on LMLAB_HOST (127.0.0.1 unless set) port 2024, serving langgraph.json's
+# graphs. Start the stack first (`make up`); the graph reaches it through Context's endpoint (LMLAB_ENDPOINT).
+# Nothing phones home. Off loopback it refuses to start without LMLAB_API_KEY, as the stack does.
+STUDIO_HOST = $${LMLAB_HOST:-127.0.0.1}
 studio: setup
+	@$(BIN)/python -m lab.exposure "LangGraph Studio's API" "$(STUDIO_HOST)"
 	PYTHONPATH=. LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true \
-	  $(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2024
+	  $(BIN)/langgraph dev --no-browser --host "$(STUDIO_HOST)" --port 2024
 
 # Runs the tutorial headless (nbclient) and keeps the executed copy under runs/; the committed notebook
 # stays output-free.

@@ -27,6 +27,9 @@ BENCH_ARGS: dict[str, dict] = {
     "overhead": {"repeats": 6},
     "load": {"concurrency": 8, "questions": 20, "repeats": 1},
     "fleet": {"questions": 5, "repeats": 2},
+    "agent": {},
+    # W swept past every tier (sizes from the capacity model), 2 rotation passes, round robin and Zipf-like.
+    "capacity": {"repeats": 2},
 }
 
 

@@ -30,12 +30,12 @@ from pathlib import Path
 from clients.vllm import check_endpoint
 from experiments.results import ResultsWriter, prepare_out_dir, versions
 from experiments.executor import Executor
+from experiments.langfuse_sinks import AcceptAll, BlackHole, refused_url
 from experiments.plan import Session, questions_for
 from graphs.context import Context
 from lab.cli import command
 from lab.settings import resolve
 from lab.errors import UserError
-from observability.receiver import BlackHole, LangfuseReceiver, refused_url
 from observability.tracing import Tracing
 from serving.launcher import Stack
 from serving.settings import StackSettings
@@ -52,10 +52,10 @@ LANGFUSE_TARGETS = {
 
 
 @contextmanager
-def langfuse_target(where: str) -> Iterator[tuple[str, LangfuseReceiver | None]]:
+def langfuse_target(where: str) -> Iterator[tuple[str, AcceptAll | None]]:
     """The base URL traced runs send to, and the receiver behind it when there is one."""
     if where == "receiver":
-        with LangfuseReceiver() as receiver:
+        with AcceptAll() as receiver:
             yield receiver.url, receiver
     elif where == "hang":
         with BlackHole() as host:
@@ -113,7 +113,7 @@ def bench(args, endpoint: str, out: Path) -> dict:
             tracing.close()
         delivered = None
         if receiver is not None:
-            delivered = {"spans": len(receiver.spans), "scores": len(receiver.scores), "traces": len(receiver.traces())}
+            delivered = {"spans": receiver.span_count, "scores": receiver.score_count}
 
     hits = {m: [r["ttft_ms"] for r in rows if r["tracing"] == m and r["variant"] == "hit"] for m in ("off", "on")}
     if not hits["off"] or not hits["on"] or min(r["cached_tokens"] for r in rows if r["variant"] == "hit") == 0:

@@ -4,6 +4,7 @@ Each chart is drawn only when the results hold the rows it needs; ``draw_charts`
 charts it wrote, as (file name, title).
 """
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +30,15 @@ def _save(fig, out: Path, name: str) -> str:
     fig.savefig(out / name, dpi=DPI)
     plt.close(fig)
     return name
+
+
+AGENT_NODES = ("plan", "answer", "check")
+
+
+def one_call_per_question(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of paths that make one call per question (qa graph, bare clients): an agent's
+    several calls per question have charts of their own."""
+    return df[~df["node"].isin(AGENT_NODES)] if "node" in df.columns else df
 
 
 def ttft_cold_vs_hit(df: pd.DataFrame, out: Path) -> str | None:
@@ -60,7 +70,8 @@ def hit_rate_by_layout(df: pd.DataFrame, out: Path) -> str | None:
     Only questions after the first of each session: the first one is cold by design."""
     if "layout" not in df.columns:
         return None
-    rows = df[df["question_id"] > 0]
+    rows = one_call_per_question(df)
+    rows = rows[rows["question_id"] > 0]
     if rows.empty:
         return None
     g = rows.groupby("layout", sort=False)
@@ -88,6 +99,7 @@ def hit_rate_by_layout(df: pd.DataFrame, out: Path) -> str | None:
 
 def ttft_per_question(df: pd.DataFrame, out: Path) -> str | None:
     """Median TTFT of question 1..N of a session, one line per layout."""
+    df = one_call_per_question(df)
     if "layout" not in df.columns or df["question_id"].nunique() < 2:
         return None
     table = df.groupby(["layout", "question_id"], sort=False)["ttft_ms"].median().unstack(0)
@@ -147,6 +159,179 @@ def fleet_grid(df: pd.DataFrame, out: Path) -> str | None:
     ttft_ax.set_ylabel("time to first token, ms (median, questions 2..Q)")
     ttft_ax.set_title("Median TTFT per routing policy", fontsize=11)
     return _save(fig, out, "fleet_grid.png")
+NODE_COLORS = {"plan": "#dd8452", "answer": HIT, "check": LMCACHE}
+
+
+def _agent_rows(df: pd.DataFrame) -> pd.DataFrame:
+    if "node" not in df.columns:
+        return df.iloc[0:0]
+    return df[df["node"].isin(AGENT_NODES)]
+
+
+def agent_waterfall(df: pd.DataFrame, out: Path) -> str | None:
+    """Per question, each agent node's TTFT laid end to end (median over sessions), one bar per
+    variant: which node pays the cold start, and what it costs the question."""
+    rows = _agent_rows(df)
+    if rows.empty:
+        return None
+    # A retried answer counts twice in its question: sum per session first, then the median over sessions.
+    per_session = rows.groupby(["variant", "session", "question_id", "node"], sort=False)["ttft_ms"].sum()
+    table = per_session.groupby(["question_id", "variant", "node"], sort=False).median().unstack("node").fillna(0)
+    table = table.reindex(columns=[n for n in AGENT_NODES if n in table.columns])
+    labels = [f"q{q + 1}  {v}" for q, v in table.index]
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.32 * len(table) + 1.4)))
+    y = list(range(len(table)))[::-1]
+    left = pd.Series(0.0, index=table.index)
+    for node in table.columns:
+        ax.barh(y, table[node], left=left, color=NODE_COLORS[node], label=node, height=0.7)
+        left = left + table[node]
+    for yi, total in zip(y, left):
+        ax.annotate(f"{total:,.0f} ms", (total, yi), va="center", xytext=(3, 0), textcoords="offset points", fontsize=7)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlim(0, left.max() * 1.15)
+    ax.set_xlabel("time to first token of each node, ms, end to end (median over sessions)")
+    ax.set_title("Agent nodes per question: who pays the cold prefill", fontsize=11)
+    ax.legend(fontsize=8, title="node", title_fontsize=8, loc="lower right")
+    return _save(fig, out, "agent_waterfall.png")
+
+
+def agent_hit_rate_by_node(df: pd.DataFrame, out: Path) -> str | None:
+    """Share of prompt tokens served from cache per agent node, one bar per variant (all calls, cold ones included)."""
+    rows = _agent_rows(df)
+    if rows.empty:
+        return None
+    table = rows.groupby(["node", "variant"], sort=False)["hit_rate"].mean().unstack("variant").fillna(0)
+    table = table.reindex([n for n in AGENT_NODES if n in table.index])
+    width = 0.8 / len(table.columns)
+    fig, ax = plt.subplots(figsize=(min(10, max(5, 0.6 * len(table) * len(table.columns) + 2)), 4.2))
+    for i, variant in enumerate(table.columns):
+        xs = [j + (i - (len(table.columns) - 1) / 2) * width for j in range(len(table))]
+        bars = ax.bar(xs, table[variant] * 100, width=width * 0.95, label=variant)
+        for bar, value in zip(bars, table[variant] * 100):
+            ax.annotate(f"{value:.0f}%", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom",
+                        xytext=(0, 2), textcoords="offset points", fontsize=7)  # fmt: skip
+    ax.set_xticks(range(len(table)), list(table.index))
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("prompt tokens from cache, % (mean over all calls)")
+    ax.set_title("Cache hit rate per agent node and variant", fontsize=11)
+    ax.legend(fontsize=8, ncol=2, loc="upper center")
+    return _save(fig, out, "agent_hit_rate_by_node.png")
+
+
+def followup_cached_tokens(df: pd.DataFrame, out: Path) -> str | None:
+    """Follow-up turns 2..N (turn 1 is cold by design): the tokens each turn's first call shares
+    with the earlier turns and those the cache served, appended history vs a rewritten one."""
+    rows = _agent_rows(df)
+    if "turn" not in rows.columns:
+        return None
+    rows = rows[rows["turn"].notna()]
+    first = rows.sort_values("started_at").groupby(["session", "turn"], sort=False).head(1)
+    first = first[first["turn"] >= 2]
+    if first["turn"].nunique() < 2:  # growth needs three turns or more
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for variant, calls in first.groupby("variant", sort=False):
+        per_turn = calls.groupby("turn")[["shared_prefix_tokens", "cached_tokens", "prompt_tokens"]].median()
+        line = ax.plot(per_turn.index, per_turn["shared_prefix_tokens"], marker="o", label=f"{variant}: shared with earlier turns")
+        color = line[0].get_color()
+        ax.plot(per_turn.index, per_turn["cached_tokens"], marker="s", ls="--", color=color, label=f"{variant}: cached")
+        ax.plot(per_turn.index, per_turn["prompt_tokens"], ls=":", color=color, label=f"{variant}: prompt")
+    static = first["static_prefix_tokens"].median()
+    ax.axhline(static, color="grey", lw=0.8, ls="-.", label="static prefix (system text + manual)")
+    ax.set_ylim(static - 320, first["prompt_tokens"].max() + 40)
+    ax.set_xticks(sorted(int(t) for t in first["turn"].unique()))
+    ax.set_xlabel("turn of the conversation")
+    ax.set_ylabel("tokens of the turn's first call (median)")
+    ax.set_title("Follow-up turns: an appended history stays reusable, a rewritten one does not", fontsize=10)
+    ax.legend(fontsize=7)
+    return _save(fig, out, "followup_cached_tokens.png")
+
+
+CONFIG_COLOURS = {"vllm_only": DEVICE, "lmcache_memory": LMCACHE, "lmcache_disk": "#dd8452"}
+TIER_STYLES = {"vllm_kv": (DEVICE, ":"), "lmcache_l1": (LMCACHE, "--"), "lmcache_disk": ("#dd8452", "-.")}
+
+
+def capacity_curves(df: pd.DataFrame, out: Path) -> str | None:
+    """Hit rate (top) and median TTFT (bottom) against working-set tokens, one line per
+    configuration (round robin; Zipf-like dashed), with each tier's capacity as a vertical line (from
+    the capacity model, in summary.json)."""
+    if "working_set_tokens" not in df.columns or "rotation_pass" not in df.columns:
+        return None
+    rows = df[(df["scenario"] == "capacity") & (df["rotation_pass"].fillna(0) > 0) & df["working_set_tokens"].notna()]
+    if rows.empty:
+        return None
+    reusable = rows["reusable_tokens"].where(rows["reusable_tokens"] > 0)
+    rows = rows.assign(share=(rows["cached_tokens"] / reusable).clip(upper=1).fillna(0))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7), sharex=True)
+    for (config, pattern), g in rows.groupby(["tier", "access_pattern"], sort=False):
+        per = g.groupby("working_set_tokens").agg(hit=("share", "mean"), ttft=("ttft_ms", "median")).sort_index()
+        style = "-" if pattern == "round_robin" else "--"
+        label = f"{config} ({pattern.replace('_', ' ')})"
+        colour = CONFIG_COLOURS.get(config)
+        top.plot(per.index, per["hit"] * 100, style, marker="o", color=colour, label=label)
+        bottom.plot(per.index, per["ttft"], style, marker="o", color=colour, label=label)
+    summary = _read_json(out / "summary.json")
+    capacity = (((summary.get("scenarios") or {}).get("capacity") or {}).get("comparison") or {}).get("capacity") or {}
+    for name, tier in (capacity.get("tiers") or {}).items():
+        x = tier.get("working_set_tokens")
+        if not x:
+            continue
+        colour, style = TIER_STYLES.get(name, ("grey", ":"))
+        gib = f"{tier['bytes'] / 2**30:.3g} GiB" if tier.get("bytes") else "?"
+        label = f"{tier['label']}: {gib} = {tier['tokens']:,} tokens = {tier['manuals']} manuals"
+        for ax in (top, bottom):
+            ax.axvline(x, color=colour, linestyle=style, linewidth=1.2, label=label if ax is top else None)
+    top.axhline(90, color="grey", linewidth=0.6)
+    top.set_ylabel("hit rate, % of reusable tokens")
+    top.set_ylim(-5, 105)
+    kv = capacity.get("kv_bytes_per_token")
+    top.set_title(f"Working set vs cache tiers{f' (KV {kv:,} bytes per token)' if kv else ''}", fontsize=11)
+    top.legend(fontsize=7, loc="lower left")
+    _log_if_wide(bottom, rows["ttft_ms"].tolist())
+    bottom.set_ylabel("time to first token, ms (median)")
+    bottom.set_xlabel("working set, tokens (manuals in rotation x static prefix)")
+    bottom.legend(fontsize=7, loc="upper left")
+    return _save(fig, out, "capacity_hit_rate_ttft.png")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+def soak_over_time(df: pd.DataFrame, out: Path) -> str | None:
+    """A soak run's resources and TTFT over time: each server's RSS and open files, the disk tier and
+    /dev/shm (from the run's samples.csv), and every call's TTFT (from results.csv)."""
+    samples_path = out / "samples.csv"
+    if not samples_path.is_file() or not (df["scenario"] == "soak").any():
+        return None
+    samples = pd.read_csv(samples_path)
+    minutes = (samples["t"] - samples["t"].min()) / 60
+    t0 = samples["t"].min()
+    fig, axes = plt.subplots(4, 1, figsize=(7, 9), sharex=True)
+    for col in (c for c in samples.columns if c.endswith("_rss_mib")):
+        axes[0].plot(minutes, samples[col], label=col.removesuffix("_rss_mib"))
+    axes[0].set_ylabel("RSS, MiB")
+    axes[0].legend(fontsize=7, ncol=3)
+    for col in (c for c in samples.columns if c.endswith("_fds")):
+        axes[1].plot(minutes, samples[col], label=col.removesuffix("_fds"))
+    axes[1].set_ylabel("open files")
+    axes[2].plot(minutes, samples["shm_used_mib"], label="/dev/shm used")
+    if samples["disk_mib"].notna().any():
+        axes[2].plot(minutes, samples["disk_mib"], label="LMCache disk tier")
+    axes[2].set_ylabel("MiB")
+    axes[2].legend(fontsize=7)
+    calls = df[df["scenario"] == "soak"]
+    for variant, color in (("cold", COLD), ("hit", HIT)):
+        rows = calls[calls["variant"] == variant]
+        axes[3].scatter((rows["started_at"] - t0) / 60, rows["ttft_ms"], s=6, color=color, label=variant)
+    _log_if_wide(axes[3], calls["ttft_ms"])
+    axes[3].set_ylabel("TTFT, ms")
+    axes[3].set_xlabel("minutes into the soak")
+    axes[3].legend(fontsize=7)
+    axes[0].set_title("Soak: resources and TTFT over time", fontsize=11)
+    return _save(fig, out, "soak_over_time.png")
 
 
 CHARTS = [
@@ -155,6 +340,11 @@ CHARTS = [
     (ttft_per_question, "TTFT per question over a session"),
     (ttft_vs_manual_tokens, "TTFT vs manual size, cold and hit"),
     (fleet_grid, "Fleet: hit share and median TTFT per routing policy and sharing mode"),
+    (agent_waterfall, "Agent nodes per question, TTFT end to end"),
+    (agent_hit_rate_by_node, "Cache hit rate per agent node and variant"),
+    (followup_cached_tokens, "Follow-up turns: reusable and cached tokens per turn"),
+    (capacity_curves, "Hit rate and TTFT vs working set, per cache configuration"),
+    (soak_over_time, "Soak: resources and TTFT over time"),
 ]
 
 

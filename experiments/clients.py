@@ -1,6 +1,7 @@
 """Who makes a session's calls (the ``Client`` protocol of ``experiments.plan``).
 
-- ``GraphClient``: streams a LangGraph graph once per session (``QA_GRAPH``: the normal path);
+- ``GraphClient``: streams a LangGraph graph once per session (``QA_GRAPH``: the normal path;
+  ``AGENT_GRAPH``: the agent graph, several calls per question);
   whichever node records a call returns it in the ``calls`` state field.
 - ``BareClient``: goes around the graph, the floors the harness is measured against. ``BARE`` sends
   the very messages the graph would send, through a bare httpx streaming client; ``SUFFIX`` sends
@@ -17,6 +18,7 @@ from langgraph.runtime import Runtime
 from clients.bare_stream import stream_chat
 from clients.measured import counters_before, hits_between
 from experiments.plan import Session
+from graphs.agent import graph as agent_graph
 from graphs.graph import graph as qa_graph
 from graphs.state import State
 from metrics.records import CallRecord
@@ -41,6 +43,7 @@ class GraphClient:
 
 
 QA_GRAPH = GraphClient("graph", qa_graph)
+AGENT_GRAPH = GraphClient("agent", agent_graph)
 
 
 @dataclass(frozen=True)

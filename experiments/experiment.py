@@ -29,9 +29,11 @@ from experiments.scenarios import Scenario, ScenarioOptions, create
 from experiments.spec import RUN_JSON, RunSpec
 from experiments.summary import variant_table, variants_as_dict
 from graphs.context import Context
+from lab.cli import finish_the_call_in_flight
 from lab.errors import ServerGone, UserError
 from metrics.prometheus import delta, hit_tokens
 from metrics.records import CallRecord
+from observability.experiments import experiment_plan
 from observability.tracing import Tracing
 from serving.launcher import Stack
 
@@ -182,10 +184,10 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         run_id = run.open_folder(scenario)
         ctx = run.connect()
         opts = ScenarioOptions(run_id=run_id, questions=spec.args.questions, repeats=spec.args.repeats, context=ctx,
-                               stack=run.stack, manual_tokens=spec.args.manual_tokens)  # fmt: skip
+                               stack=run.stack, manual_tokens=spec.args.manual_tokens, duration_s=spec.args.duration)  # fmt: skip
         done = done_calls(run.out)
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
-        total = sum(len(s.questions) for s in sessions)
+        total = sum(len(s.questions) for s in sessions) * scenario.calls_per_question
         resumed = f" ({len(done)} calls already done)" if done else ""
         console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {run.out}")
         run.tracing = Tracing.from_env(run_id)
@@ -193,20 +195,29 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
             print(f"warning: {run.tracing.notice}", file=sys.stderr)
         else:
             console.print(run.tracing.notice)
+        run.tracing.record_experiments(lambda: experiment_plan(run_id, scenario.name, vars(ctx),
+                                                               run.stack.settings.as_dict() if run.stack else {},
+                                                               versions()))  # fmt: skip
         run.writer = ResultsWriter(run.out)
 
         def on_call(record: CallRecord) -> None:
             console.print(call_line(record, run.writer.rows_written, total))
             if record.cache_note and not scenario.kv_from_earlier_sessions:
                 console.print(f"    [yellow]! prediction off by more than one chunk: {record.cache_note}[/]")
+            stop_if_asked()  # a Ctrl-C noted during this call stops the run here, between calls
 
         started_at = time.monotonic()
         before = counters_snapshot(ctx)
         executor = Executor(run_id, scenario.name, run.writer, on_call, tracing=run.tracing)
-        scenario.run(sessions, executor)
+        # Servers that outlive this run (--endpoint, --keep-stack, a reused stack) may serve others:
+        # Ctrl-C lets the call in flight finish instead of aborting it (vllm-project/vllm#43226).
+        with finish_the_call_in_flight(run.stack is None or not run.started or spec.args.keep_stack) as stop_if_asked:
+            scenario.run(sessions, executor)
         after = counters_snapshot(ctx)
         run.writer.close()
         elapsed = time.monotonic() - started_at
+        if (run.out / RESULTS_CSV).exists():
+            run.tracing.experiment_results(load_results(run.out))  # the experiment runs' scores
         trace_problem = run.tracing.flush()
         if trace_problem:
             print(f"warning: {trace_problem}", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from rich.text import Text
 
-from experiments.charts import draw_charts
+from experiments.charts import draw_charts, one_call_per_question
 from experiments.results import SUMMARY_JSON, load_results
 from experiments.summary import variant_table
 from lab.cli import command
@@ -58,8 +58,9 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def layout_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per layout, over questions 2..N of each session (the first is cold by design)."""
-    rows = df[df["question_id"] > 0]
+    """Per layout, over questions 2..N of each session (the first is cold by design); one-call-per-question paths only."""
+    rows = one_call_per_question(df)
+    rows = rows[rows["question_id"] > 0]
     table = rows.groupby("layout", sort=False).agg(
         calls=("ttft_ms", "size"),
         ttft_median_ms=("ttft_ms", "median"),
@@ -102,7 +103,7 @@ def results_section(df: pd.DataFrame, summary: dict) -> list[str]:
         markdown_table(readable(table)),
         "",
     ]
-    if "layout" in df.columns and (df["question_id"] > 0).any():
+    if "layout" in df.columns and (one_call_per_question(df)["question_id"] > 0).any():
         lines += ["Per layout, questions 2..N of each session:", "", markdown_table(readable(layout_table(df))), ""]
     return lines
 
@@ -127,6 +128,22 @@ def tracing_section(summary: dict) -> list[str]:
         "then a `collect_cache_stats` node whose metadata holds `ttft_ms`, `prompt_tokens`, `cached_tokens`, "
         "`device_hit_tokens`, `lmcache_hit_tokens`, `hit_rate`, `layout`, `scenario` and `variant`, and which carries "
         "the scores `ttft_ms` and `hit_rate` (also on the trace).",
+        "",
+    ] + experiments_lines(tracing.get("experiments"))
+
+
+def experiments_lines(experiments: dict | None) -> list[str]:
+    """Where the run sits among LangFuse's datasets and experiment runs."""
+    if not experiments or not experiments.get("runs"):
+        return []
+    runs = ", ".join(f"`{r}`" for r in experiments["runs"])
+    baseline = f" (baseline `{experiments['baseline_run']}`)" if experiments.get("baseline_run") else ""
+    return [
+        f"The run is also recorded as experiment runs of the LangFuse dataset **`{experiments['dataset']}`**: "
+        f"{runs}{baseline}. Each call is linked to its question (a dataset item) with the item scores `ttft_ms`, "
+        "`hit_rate`, `cached_tokens`, `lmcache_hit_tokens` and `cache_source`; each run carries `ttft_median_ms`, "
+        "`ttft_p90_ms`, `hit_rate` and `ttft_reduction` against the baseline. Open *Datasets*, pick the dataset, "
+        "tick the runs and press *Compare* to see them side by side (docs/observability-compare.md).",
         "",
     ]
 

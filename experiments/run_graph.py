@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--expect-reduction", type=float,
                    help="the scenario's pass mark, a fraction: exit 1 below it (cold_hit: TTFT reduction, default 0.70; "
                         "sweep: of the TTFT slope, default 0.90; overhead: the harness/bare excess allowed, default off)")  # fmt: skip
-    p.add_argument("--concurrency", type=int, help="sessions at once, load scenario only (default 8)")
+    p.add_argument("--concurrency", type=int, help="sessions at once, load (default 8) and soak (default 4) only")
+    p.add_argument("--duration", type=int, metavar="SECONDS", help="how long the soak scenario runs (default 60; make soak: 3600)")
     p.add_argument("--keep-stack", action="store_true", help="leave a stack this run started running afterwards")
     p.add_argument("--resume", type=Path, metavar="DIR",
                    help="finish an interrupted run: same settings, only the calls missing from DIR/results.csv")  # fmt: skip

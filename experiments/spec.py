@@ -11,11 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from experiments.scenarios import scenario_class
+from experiments.scenarios import SCENARIOS, scenario_class
 from graphs.context import Context
 from lab.errors import UserError
 from lab.settings import ARGUMENT, resolve_with_sources
 from observability.settings import from_env as langfuse_settings
+from prompts.agent import check_agent_settings
 from prompts.layouts import get_layout
 from prompts.manual import read_manual
 from serving.settings import StackSettings
@@ -38,6 +39,7 @@ class RunArgs:
     model: str | None = None
     expect_reduction: float | None = None
     concurrency: int | None = None
+    duration: int | None = None
     keep_stack: bool = False
     resume: Path | None = None
 
@@ -45,8 +47,10 @@ class RunArgs:
         """Refuse bad arguments before any folder or server exists."""
         cls = scenario_class(self.scenario)
         if self.concurrency is not None and cls.default_concurrency == 1:
-            raise UserError("--concurrency applies to the load scenario only")
-        for flag in ("questions", "repeats", "manual_tokens", "max_tokens", "concurrency"):
+            raise UserError(f"--concurrency applies to the {' and '.join(s.name for s in SCENARIOS.values() if s.default_concurrency > 1)} scenarios only")
+        if self.duration is not None and not cls.timed:
+            raise UserError("--duration applies to the soak scenario only")
+        for flag in ("questions", "repeats", "manual_tokens", "max_tokens", "concurrency", "duration"):
             value = getattr(self, flag)
             if value is not None and value < 1:
                 raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -86,6 +90,7 @@ class RunSpec:
                      "truncate_manual": True if args.manual_tokens else None, "max_tokens": args.max_tokens}  # fmt: skip
         context, context_sources = resolve_with_sources(Context, given_ctx, env=env)
         get_layout(context.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
+        check_agent_settings(context.agent_layout, context.conversation, context.check_verdict, context.answer_retries)
         if (langfuse := langfuse_settings(env)).error:
             raise UserError(langfuse.error)
         stack, stack_sources = None, {}

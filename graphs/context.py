@@ -35,6 +35,27 @@ class Context:
         default="manual_first",
         metadata={"description": "Prompt layout: where the static manual and the dynamic question sit."},
     )
+    agent_layout: str = field(
+        default="shared_prefix",
+        metadata={"description": "Agent graph only: shared_prefix (every node's prompt opens with the same system text + "
+                                 "manual; its role comes after) or per_node_system (each node's role opens its system "
+                                 "prompt, before the manual: each node pays its own cold start)."},
+    )
+    conversation: str = field(
+        default="independent",
+        metadata={"description": "Agent graph only: independent questions, or follow-ups whose earlier turns are "
+                                 "appended after the manual (append), or preceded by a running summary rewritten "
+                                 "each turn (rewrite: the common mistake, nothing after the manual is reused)."},
+    )
+    answer_retries: int = field(
+        default=1,
+        metadata={"description": "Agent graph only: how many times a rejected answer goes back from check to answer."},
+    )
+    check_verdict: str = field(
+        default="model",
+        metadata={"description": "Agent graph only: model (the check node's reply decides) or reject_once (the first "
+                                 "check of each question rejects, to show the retry edge whatever the model says)."},
+    )
     manual_path: str = field(
         default="",
         metadata={"description": "Your own .txt/.md manual. Empty: Python's documentation topics, cut to manual_tokens."},

@@ -1,10 +1,12 @@
 """What every command line of the lab does the same way: one ``error:`` line for a UserError, exit 130
-on Ctrl-C or SIGTERM."""
+on Ctrl-C or SIGTERM, and no call cut off mid-flight on a server that others share."""
 
 import functools
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from lab.errors import UserError
 
@@ -38,3 +40,35 @@ def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | No
             return 130
 
     return wrapper
+
+
+@contextmanager
+def finish_the_call_in_flight(enabled: bool = True) -> Iterator[Callable[[], None]]:
+    """While the servers outlive this command (``--endpoint``, ``--keep-stack``, a reused stack), the
+    first Ctrl-C or SIGTERM does not cut the call in flight: aborting a request while LMCache moves
+    its KV can kill vLLM's engine (vllm-project/vllm#43226), and with it everyone's server. It is
+    noted instead, and the command stops at the next ``stop_if_asked()`` (after a finished call) or
+    when the block ends. A second signal stops at once. Disabled: signals act at once, as always."""
+    if not enabled or threading.current_thread() is not threading.main_thread():  # only main sets handlers
+        yield lambda: None
+        return
+    asked = threading.Event()
+
+    def note(*_) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        print("stopping after the call in flight, so the shared server is not hurt; "
+              "press Ctrl-C again to stop at once", file=sys.stderr)  # fmt: skip
+
+    def stop_if_asked() -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, note), signal.signal(signal.SIGTERM, note)
+    try:
+        yield stop_if_asked
+        stop_if_asked()
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])

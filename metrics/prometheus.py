@@ -64,3 +64,29 @@ def hit_tokens(d: dict[str, float], server: dict[str, float] | None = None) -> d
         "lmcache_l1_hit_tokens": served(LMCACHE_L1_HITS),
         "lmcache_l2_hit_tokens": served(LMCACHE_L2_HITS),
     }
+
+
+# The LMCache server's own usage gauges and eviction counters (capacity scenario).
+LMCACHE_USAGE = {
+    "lmcache_l1_usage_bytes": "lmcache_mp_l1_memory_usage_bytes",
+    "lmcache_l2_usage_bytes": "lmcache_mp_l2_usage_bytes",
+    "lmcache_l1_evicted_chunks": "lmcache_mp_l1_evicted_chunks_total",
+    "lmcache_l2_evicted_chunks": "lmcache_mp_l2_evicted_objects_chunks_total",
+}
+
+
+def lmcache_usage(text: str) -> dict[str, int | None]:
+    """LMCache's memory and disk usage (bytes) and its running eviction totals (chunks), summed over
+    tiers and adapters; None where its /metrics do not expose a series (yet: a counter appears at
+    its first event)."""
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
+    out = {}
+    for field_name, series in LMCACHE_USAGE.items():
+        value = samples.get(series)
+        if value is None and series.endswith("_total") and text:
+            value = 0.0  # a counter LMCache has not created yet has counted nothing
+        out[field_name] = None if value is None else int(value)
+    return out

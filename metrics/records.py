@@ -60,6 +60,19 @@ class CallRecord:
     first_difference: str = _col("", trace=False)
     cache_note: str = _col("")
     error: str = _col("")  # a call that failed but did not stop the run (a fleet instance lost mid-call)
+    # What an agent node fell back to when the model's reply did not parse ("" when it did).
+    fallback: str = _col("")
+    # The working set a scenario keeps in rotation (capacity): its size, the pass, the visiting order,
+    # the tokens a cache can serve per visit, and LMCache's own usage and eviction counters after the call.
+    working_set_manuals: int | None = _col()
+    working_set_tokens: int | None = _col()
+    rotation_pass: int | None = _col()  # 0: the pass that fills the caches
+    access_pattern: str = _col("")
+    reusable_tokens: int | None = _col()
+    lmcache_l1_usage_bytes: int | None = _col()
+    lmcache_l2_usage_bytes: int | None = _col()
+    lmcache_l1_evicted_chunks: int | None = _col()  # the server's running total
+    lmcache_l2_evicted_chunks: int | None = _col()
     # The exchange itself.
     question: str = _col("")
     answer: str = _col("", trace=False)

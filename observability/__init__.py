@@ -1,2 +1,3 @@
-"""LangFuse tracing of graph runs: settings from the environment, the run's callback handler and
-session, per-call figures on the node observations, and a local receiver for tests and benchmarks."""
+"""LangFuse tracing of graph runs, at the graph's edge: settings from the environment, the run's
+callback handler and session, and per-call figures put on the trace by that handler. Nothing under
+``nodes/`` or ``graphs/graph.py`` imports this package."""

@@ -3,7 +3,8 @@
 With the handler in the config every graph node becomes an observation and the streamed chat call a
 generation with model, usage (cached input tokens as ``input_cache_read``) and completion start
 time, from which LangFuse shows TTFT. The run is one LangFuse session; scenario and variants are
-the traces' tags. ``annotate_call`` adds each call's cache figures (see ``observability.calls``).
+the traces' tags. The handler (``observability.handler``) also puts each call's cache figures on the
+node that recorded it, so the graph itself never imports tracing.
 """
 
 import atexit
@@ -65,6 +66,8 @@ class Tracing:
         self._flushing: threading.Thread | None = None
         self._problem: str | None = None
         self._saved_loggers: list[tuple[logging.Logger, bool]] = []
+        self.experiments = None  # an ExperimentRecorder once record_experiments() is called
+        self._experiments_done = False
         if self.settings is None:
             return
         try:
@@ -100,12 +103,38 @@ class Tracing:
 
     def info(self) -> dict:
         """What a run folder may keep about its tracing: never a key."""
-        return {
+        info = {
             "enabled": self.enabled,
             "base_url": lf_settings.shown_url(self.settings.base_url) if self.enabled else None,
             "session_id": self.session_id if self.enabled else None,
             "notice": self.notice,
         }
+        if self.experiments is not None:
+            info["experiments"] = self.experiments.summary()
+        return info
+
+    def record_experiments(self, plan) -> None:
+        """Also record this run as LangFuse experiment runs (``observability.experiments``): the
+        calls of every graph run traced from now on are linked at flush. ``plan`` is an
+        ``ExperimentPlan`` or a function making one. A no-op untraced; a plan that cannot be made
+        costs the run one warning at flush, never the run."""
+        if not self.enabled:
+            return
+        from observability.experiments import ExperimentRecorder
+
+        try:
+            self.experiments = ExperimentRecorder(self.client, plan() if callable(plan) else plan)
+        except Exception as err:
+            logging.getLogger("langfuse").warning("the run is not recorded as experiment runs: %s", err)
+
+    def experiment_results(self, rows) -> None:
+        """The run's results table, from which the experiment runs' scores are computed at flush."""
+        if self.experiments is not None:
+            self.experiments.results = rows
+
+    def _on_call(self, record: dict, metadata: dict, span) -> None:
+        if self.experiments is not None:
+            self.experiments.on_call(record, metadata, span)
 
     def apply(self, config: dict, *, session_id: str | None = None) -> dict:
         """A copy of a graph run's config with the LangFuse handler, session and tags added.
@@ -114,18 +143,18 @@ class Tracing:
         """
         if not self.enabled:
             return config
-        from langfuse.langchain import CallbackHandler
+        from observability.handler import CallFiguresHandler
 
         meta = dict(config.get("metadata") or {})
         variants = meta.get("variants") if isinstance(meta.get("variants"), list) else [meta.get("variant")]
         tags = [str(t) for t in [meta.get("scenario"), *variants] if t]
         meta["langfuse_session_id"] = session_id or self.session_id
         meta["langfuse_tags"] = list(dict.fromkeys(tags))
-        handler = CallbackHandler(public_key=self.settings.public_key)
+        handler = CallFiguresHandler(public_key=self.settings.public_key, on_call=self._on_call)
         return {**config, "metadata": meta, "callbacks": [*(config.get("callbacks") or []), handler]}
 
     def flush(self, timeout_s: float = 5.0) -> str | None:
-        """Send what is pending, waiting at most ``timeout_s``. Returns a one-line warning when
+        """Send what is pending (the experiment runs first, the first time), waiting at most ``timeout_s``. Returns a one-line warning when
         LangFuse did not take everything (unreachable, refusing, too slow), else None."""
         if not self.enabled:
             return None
@@ -137,7 +166,10 @@ class Tracing:
         url = lf_settings.shown_url(self.settings.base_url)
         problem = None
         if self._flushing.is_alive():
-            # Don't let the SDK's exit hook wait for a server that does not answer.
+            # Don't let the SDK's exit hook wait for a server that does not answer. The SDK has no
+            # public way to drop that hook (``Langfuse.shutdown()`` flushes first, i.e. hangs too), so
+            # this reaches for the resource manager whose ``shutdown`` it registers with atexit;
+            # tests/unit/test_tracing_handler.py fails when a new SDK moves either.
             resources = getattr(self.client, "_resources", None)
             if resources is not None:
                 atexit.unregister(resources.shutdown)
@@ -150,6 +182,12 @@ class Tracing:
 
     def _flush_quietly(self) -> None:
         try:
+            if self.experiments is not None and not self._experiments_done:
+                self._experiments_done = True  # once: a second flush only sends what is left
+                try:
+                    self.experiments.record()
+                except Exception as err:  # counted and summed up like any failed export
+                    logging.getLogger("langfuse").warning("could not record the experiment runs: %s", err)
             self.client.flush()
         except Exception as err:  # a broken export must not print a thread traceback
             logging.getLogger("langfuse").warning("flush failed: %s", err)

@@ -7,7 +7,10 @@ from rich.console import Console
 from rich.table import Table
 
 from lab.cli import command
+from lab.errors import UserError
 from lab.settings import describe, resolve_with_sources
+from serving.capacity import describe as describe_capacity
+from serving.capacity import read_model_shape
 from serving.launcher import Stack
 from serving.model import resolve_model_dir
 from serving.settings import StackSettings
@@ -19,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m serving",
         description="Start, inspect and stop the local vLLM + LMCache stack. Settings come from LMLAB_* variables.",
     )
-    parser.add_argument("command", choices=["up", "down", "status", "settings", "model"])
+    parser.add_argument("command", choices=["up", "down", "status", "settings", "model", "capacity"])
+    parser.add_argument("--manual-tokens", type=int, default=4000,
+                        help="capacity: how many manuals of this many prompt tokens each tier keeps (default 4000)")  # fmt: skip
     args = parser.parse_args(argv)
     out = Console()
     settings, sources = resolve_with_sources(StackSettings)
@@ -43,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         table = Table("setting", "environment variable", "value", "from", "description")
         for name, env, _default, desc in describe(StackSettings):
             table.add_row(name, env, str(getattr(settings, name)), sources[name], desc)
+        out.print(table)
+    elif args.command == "capacity":
+        if args.manual_tokens < 1:
+            raise UserError(f"--manual-tokens must be at least 1, got {args.manual_tokens}")
+        shape = read_model_shape(resolve_model_dir(settings.model_dir, log=lambda *_: None, hub_ids=settings.gpu), settings.dtype)
+        table = Table("tier", "size", "KV tokens", f"manuals of {args.manual_tokens:,} tokens", "how",
+                      title=f"cache capacity of stack '{settings.name}' ({shape.kv_bytes_per_token:,} bytes of KV per token)")  # fmt: skip
+        for row in describe_capacity(settings, shape, args.manual_tokens):
+            table.add_row(*row.values())
         out.print(table)
     elif args.command == "model":
         out.print(resolve_model_dir(settings.model_dir, hub_ids=settings.gpu))

@@ -8,16 +8,18 @@ a later command can reuse a healthy stack, notice a stale one and clean it up.
 
 import json
 import os
+import secrets
 import socket
 from dataclasses import asdict
-from pathlib import Path
 
 import psutil
 from rich.console import Console
 
 from lab.settings import env_name, resolve
 from lab.errors import UserError
-from serving import supervisor
+from lab.exposure import require_key_off_loopback
+from serving import shm, supervisor
+from serving.disk import check_disk_folder
 from serving.model import resolve_model_dir
 from serving.recipes import SERVER_ENV, plan
 from serving.settings import StackSettings
@@ -47,9 +49,12 @@ class Stack:
     def _save(self, services: list[Service]) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         # Environments stay out of the state file: they may hold the API key.
-        data = {"settings": self.settings.as_dict(), "services": [{**asdict(s), "env": {}} for s in services]}
+        data = {"settings": self.settings.as_dict(), "services": [{**asdict(s), "env": {}, "stdin": ""} for s in services]}
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.unlink(missing_ok=True)
+        # 0600 from the first byte: it holds the generated Redis password.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.state_file)
 
     # ----- queries -----
@@ -83,7 +88,10 @@ class Stack:
             self.down(quiet=True)
         self._preflight()
         model_dir = resolve_model_dir(self.settings.model_dir, log=console.print, hub_ids=self.settings.gpu)
-        services = plan(self.settings, model_dir)
+        # A Redis the launcher starts always requires a password: generated here, known to LMCache
+        # and to the state file only.
+        redis_password = secrets.token_urlsafe(24) if self.settings.redis and not self.settings.redis_url else ""
+        services = plan(self.settings, model_dir, redis_password)
         for i in range(self.settings.instances):
             disk = self.settings.instance_disk_path(i)
             if disk is not None:
@@ -104,7 +112,9 @@ class Stack:
         return True
 
     def _preflight(self) -> None:
-        """Refuse, before anything starts, what cannot work: busy ports, too little memory, a dead Redis."""
+        """Refuse, before anything starts, what cannot work or should not: servers open to the network
+        without a key, busy ports, too little memory, a disk folder that cannot be written, a dead Redis."""
+        require_key_off_loopback(self.settings.host, self.settings.api_key, "vLLM")
         for setting, port in self.settings.ports().items():
             _require_free_port(self.settings.host, port, setting)
         need = self.settings.memory_estimate_gib()
@@ -116,6 +126,9 @@ class Stack:
                 f"(3 GiB{kv} + LMCache L1 {self.settings.lmcache_l1_gib} GiB each) but {have:.1f} GiB is available; "
                 f"lower {'' if self.settings.gpu else 'LMLAB_KV_CACHE_GIB / '}LMLAB_LMCACHE_L1_GIB or free memory"
             )
+        for i in range(self.settings.instances):
+            if (disk := self.settings.instance_disk_path(i)) is not None:
+                check_disk_folder(disk, self.settings.disk_gib)
         if self.settings.redis and self.settings.redis_url and not redis_answers(self.settings.redis_url):
             raise UserError(f"Redis at {self.settings.redis_url} does not answer; start it or fix LMLAB_REDIS_URL")
 
@@ -126,16 +139,26 @@ class Stack:
         supervisor.wait_healthy(s, self.settings.start_timeout_s, console)
 
     def down(self, quiet: bool = False) -> None:
-        """Stop every recorded process group, remove the shared-memory pool and the state file. Logs stay."""
+        """Stop every recorded process group, remove the shared memory its servers used (LMCache's
+        pools by name, what multiprocessing left behind by who held it) and the state file. Logs stay."""
         loaded = self._load()
         services = loaded[1] if loaded else []
+        # Noted before stopping: what the servers map or hold open, and since when they run (a
+        # killed server's files are no longer held by anyone, but were made after it started).
+        held = shm.held_by(p.pid for s in services for p in supervisor.family(s))
+        started = [s.create_time for s in services if s.create_time]
         for s in reversed(services):
             if supervisor.stop(s) and not quiet:
                 console.print(f"  stopped {s.name} (pid {s.pid})")
-        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}"):
+        for pool in shm.SHM.glob(f"*{self.settings.shm_name}"):
             pool.unlink(missing_ok=True)
-        for pool in Path("/dev/shm").glob(f"*{self.settings.shm_name}_[0-9]*"):
+        for pool in shm.SHM.glob(f"*{self.settings.shm_name}_[0-9]*"):
             pool.unlink(missing_ok=True)
+        left = held | (shm.created_since(min(started)) if started else set())
+        removed = shm.remove_unreferenced(left)
+        if removed and not quiet:
+            mib = sum(size for _, size in removed) / 2**20
+            console.print(f"  removed {len(removed)} shared-memory files the servers left in {shm.SHM} ({mib:.0f} MiB)")
         self.state_file.unlink(missing_ok=True)
         if not quiet:
             console.print(f"stack '{self.settings.name}' is down (logs kept in {self.log_dir})")

@@ -23,18 +23,19 @@ SERVER_ENV = {
 }
 
 
-def plan(settings: StackSettings, model_dir: Path | str) -> list[Service]:
+def plan(settings: StackSettings, model_dir: Path | str, redis_password: str = "") -> list[Service]:
     """The services of a stack, in start order: Redis (if asked for), then per instance LMCache (one
-    for all in ``node`` sharing) and vLLM, then the router in front of them (if asked for)."""
+    for all in ``node`` sharing) and vLLM, then the router in front of them (if asked for).
+    ``redis_password``: the one the launched Redis requires and LMCache sends."""
     services = []
     if settings.redis and not settings.redis_url:
-        services.append(redis_server(settings))
+        services.append(redis_server(settings, redis_password))
     for i in range(settings.instances):
         if settings.gpu:  # LMCache runs inside vLLM
             services.append(vllm_gpu(settings, model_dir))
             continue
         if i < settings.lmcache_servers:
-            services.append(lmcache_server(settings, i))
+            services.append(lmcache_server(settings, i, redis_password))
         services.append(vllm_cpu(settings, model_dir, i))
     if settings.router:
         services.append(router(settings))
@@ -66,21 +67,25 @@ def _name(base: str, i: int) -> str:
     return base if i == 0 else f"{base}-{i}"
 
 
-def redis_server(settings: StackSettings) -> Service:
-    """Redis as LMCache's shared L2 tier: in memory only, nothing saved."""
+def redis_server(settings: StackSettings, password: str = "") -> Service:
+    """Redis as LMCache's shared L2 tier: in memory only, nothing saved. Its password comes on stdin
+    (``redis-server -`` reads configuration from it), so it is in no command line, ``ps`` or log."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise UserError(
             "redis-server is not installed; run `make setup` (it installs Debian's redis-server), "
             "`apt-get install redis-server`, or set LMLAB_REDIS_URL to a running Redis"
         )
-    argv = [exe, "--bind", settings.host, "--port", str(settings.redis_port), "--save", "", "--appendonly", "no",
-            "--dir", str(settings.state_dir)]  # fmt: skip
-    return Service(name="redis", argv=argv, port=settings.redis_port, health_url=f"redis://{settings.host}:{settings.redis_port}")
+    argv = [exe, *(["-"] if password else []), "--bind", settings.host, "--port", str(settings.redis_port),
+            "--save", "", "--appendonly", "no", "--dir", str(settings.state_dir)]  # fmt: skip
+    return Service(name="redis", argv=argv, port=settings.redis_port, health_url=f"redis://{settings.host}:{settings.redis_port}",
+                   stdin=f"requirepass {password}\n" if password else "", secret=password)  # fmt: skip
 
 
-def lmcache_server(settings: StackSettings, i: int) -> Service:
-    """Instance i's LMCache multiprocess server (cpu profile): an L1 pool in /dev/shm, then disk and Redis."""
+def lmcache_server(settings: StackSettings, i: int, redis_password: str = "") -> Service:
+    """Instance i's LMCache multiprocess server (cpu profile): an L1 pool in /dev/shm, then disk and
+    Redis. lmcache 0.5.6's resp adapter takes the Redis password from LMCACHE_RESP_PASSWORD when its
+    JSON has none: so the password stays off the command line (and out of the log's first line)."""
     http_port = settings.lmcache_http_port + i
     args = [
         "--host", settings.host, "--port", str(settings.lmcache_port + i), "--http-port", str(http_port),
@@ -91,7 +96,7 @@ def lmcache_server(settings: StackSettings, i: int) -> Service:
     ]  # fmt: skip
     disk = settings.instance_disk_path(i)
     if disk is not None:
-        args += ["--l2-adapter", json.dumps({"type": "fs", "base_path": str(disk)})]
+        args += ["--l2-adapter", json.dumps(disk_adapter(settings, disk))]
     if settings.redis_target is not None:
         host, port = settings.redis_target
         args += ["--l2-adapter", json.dumps({"type": "resp", "host": host, "port": port})]
@@ -100,7 +105,17 @@ def lmcache_server(settings: StackSettings, i: int) -> Service:
         argv=[sys.executable, "-m", "lmcache.v1.multiprocess.http_server", *args],
         port=http_port,
         health_url=f"http://{settings.host}:{http_port}/healthcheck",
+        env={"LMCACHE_RESP_PASSWORD": redis_password} if redis_password and settings.redis_target else {},
     )
+
+
+def disk_adapter(settings: StackSettings, disk: Path) -> dict:
+    """The disk tier's L2 adapter. Unbounded: LMCache's ``fs`` adapter. Bounded (``disk_gib``): its
+    ``fs_native`` adapter, the one in lmcache 0.5.6 that takes a capacity and evicts (LRU, from 80% full)."""
+    if settings.disk_gib > 0:
+        return {"type": "fs_native", "base_path": str(disk), "max_capacity_gb": settings.disk_gib,
+                "eviction": {"eviction_policy": "LRU"}}  # fmt: skip
+    return {"type": "fs", "base_path": str(disk)}
 
 
 def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
@@ -116,7 +131,12 @@ def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(settings.kv_cache_gib), "VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    gib = settings.kv_cache_gib
+    env = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+    if float(gib).is_integer():
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib))
+    else:  # vLLM reads VLLM_CPU_KVCACHE_SPACE as whole GiB (int(), and it beats the flag): a fraction goes as bytes
+        args += ["--kv-cache-memory-bytes", str(int(gib * 2**30))]
     return _vllm(settings, model_dir, i, args, env)
 
 
@@ -135,7 +155,7 @@ def vllm_gpu(settings: StackSettings, model_dir: Path | str) -> Service:
         }
         disk = settings.instance_disk_path(0)
         if disk is not None:
-            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": "50"}
+            env |= {"LMCACHE_LOCAL_DISK": f"file://{disk}/", "LMCACHE_MAX_LOCAL_DISK_SIZE": f"{settings.disk_gib or 50:g}"}
     return _vllm(settings, model_dir, 0, args, env)
 
 

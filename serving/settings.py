@@ -49,7 +49,10 @@ class StackSettings:
     lmcache_http_port: int = field(default=8090, metadata={"description": "HTTP port (health, /metrics) of the LMCache cache server."})
     max_model_len: int = field(default=8192, metadata={"description": "Context window vLLM serves, in tokens (gpu profile: 32768)."})
     dtype: str = field(default="bfloat16", metadata={"description": "Weight and activation dtype for vLLM."})
-    kv_cache_gib: int = field(default=2, metadata={"description": "vLLM's own KV cache on CPU, GiB (VLLM_CPU_KVCACHE_SPACE)."})
+    kv_cache_gib: float = field(
+        default=2,
+        metadata={"description": "vLLM's own KV cache on CPU, GiB (VLLM_CPU_KVCACHE_SPACE; a fraction goes as --kv-cache-memory-bytes)."},
+    )
     prefix_caching: bool = field(
         default=False,
         metadata={"description": "vLLM's own prefix cache. Off by default so that every hit is served by LMCache."},
@@ -67,6 +70,11 @@ class StackSettings:
     disk_dir: str = field(
         default="",
         metadata={"description": "LMCache disk (L2) tier folder. Empty: <LMLAB_HOME>/lmcache-disk/<name>. 'off' disables it (the gpu profile's default)."},
+    )
+    disk_gib: float = field(
+        default=0,
+        metadata={"description": "Bound of the disk tier, GiB: LMCache evicts least recently used chunks at 80% of it "
+                                 "(its fs_native adapter). 0: unbounded, until the file system is full."},
     )
     gpu_memory_utilization: float = field(
         default=0.85,

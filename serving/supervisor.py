@@ -24,7 +24,9 @@ class Service:
     argv: list[str]
     port: int
     health_url: str
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # never saved: it may hold the API key
+    stdin: str = ""  # configuration fed on stdin at start, so no secret is on a command line; never saved
+    secret: str = ""  # the password its health check sends (Redis); saved only in the 0600 state file
     pid: int | None = None
     create_time: float | None = None
     log: str = ""
@@ -43,16 +45,17 @@ class Service:
 
     def healthy(self) -> bool:
         if self.health_url.startswith("redis://"):
-            return redis_answers(self.health_url)
+            return redis_answers(self.health_url, self.secret)
         try:
             return httpx.get(self.health_url, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
 
-def redis_answers(url: str) -> bool:
+def redis_answers(url: str, password: str = "") -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping())
+        client = redis.Redis.from_url(url, password=password or None, socket_timeout=2, socket_connect_timeout=2)
+        return bool(client.ping())
     except (redis.RedisError, OSError, ValueError):
         return False
 
@@ -63,8 +66,11 @@ def start(s: Service, log: str, env: dict[str, str]) -> None:
     with open(log, "ab") as f:
         f.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(s.argv)}\n".encode())
         f.flush()
-        proc = subprocess.Popen(s.argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(s.argv, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                stdin=subprocess.PIPE if s.stdin else subprocess.DEVNULL)  # fmt: skip
+        if s.stdin:
+            proc.stdin.write(s.stdin.encode())
+            proc.stdin.close()
     s.pid = proc.pid
     s.create_time = psutil.Process(proc.pid).create_time()
 
@@ -103,6 +109,17 @@ def group_members(pgid: int) -> list[psutil.Process]:
         except (psutil.Error, ProcessLookupError):
             pass
     return members
+
+
+def family(s: Service) -> list[psutil.Process]:
+    """The live processes of ``s``: its leader, the leader's descendants and what is left in its group."""
+    procs = {p.pid: p for p in group_members(s.pid)} if s.pid is not None else {}
+    if (proc := s.process()) is not None:
+        try:
+            procs |= {p.pid: p for p in [proc, *proc.children(recursive=True)]}
+        except psutil.Error:
+            pass
+    return list(procs.values())
 
 
 def stop(s: Service) -> bool:

@@ -5,9 +5,11 @@ End-to-end tests take the ``stack`` fixture; unit tests never start a server.
 
 import signal
 import socket
+import time
 
 import pytest
 
+from serving import shm
 from serving.launcher import Stack
 from serving.settings import StackSettings
 
@@ -21,6 +23,18 @@ def free_port() -> int:
 def pytest_configure(config):
     # CI or a user may stop the suite with SIGTERM: turn it into KeyboardInterrupt so fixtures tear down.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_in_dev_shm():
+    """At the end of the session, remove what servers killed during it left in /dev/shm: Python's
+    multiprocessing segments and semaphores, and the LMCache pools of test stacks, once no live
+    process uses them. Torn down last (autouse, session scope), after the shared stack is down."""
+    started = time.time()
+    yield
+    removed = shm.remove_unreferenced(shm.created_since(started, (*shm.PYTHON_SEGMENTS, "*lmlab_pytest-*")))
+    if removed:
+        print(f"\nremoved {len(removed)} files that killed servers left in {shm.SHM}: {sorted(p.name for p, _ in removed)}")
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +64,10 @@ def stack(stack_settings):
 @pytest.fixture(autouse=True)
 def _revive_the_shared_stack(request):
     """vLLM's engine can die when a request is aborted while LMCache still moves its KV: an upstream
-    race (vllm-project/vllm#43226, open), seen once in three full runs here. The test during which it
-    died fails on its own; the tests after it get the shared stack restarted instead of a dead one."""
+    race (vllm-project/vllm#43226, open), seen once in three full runs here. No test aborts a call
+    on this stack any more (a run that uses it finishes the call in flight on Ctrl-C or SIGTERM;
+    tests that kill servers or cut calls short get a stack of their own); should the engine still
+    die, the tests after it get the shared stack restarted instead of a dead one."""
     if "stack" in request.fixturenames:
         stack = request.getfixturevalue("stack")
         if not stack.running():

@@ -1,6 +1,8 @@
 """Scenario registry. Adding a scenario: one module with a ``Scenario`` subclass, one entry here."""
 
+from experiments.scenarios.agent import Agent
 from experiments.scenarios.base import Scenario, ScenarioOptions
+from experiments.scenarios.capacity import Capacity
 from experiments.scenarios.cold_hit import ColdHit
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.fleet import FleetScenario
@@ -8,11 +10,12 @@ from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.overhead import Overhead
 from experiments.scenarios.sharing import Sharing
+from experiments.scenarios.soak import Soak
 from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, FleetScenario]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, Agent, Capacity, FleetScenario]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

@@ -28,6 +28,8 @@ class ScenarioOptions:
     stack: Stack | None = None
     # --manual-tokens as given on the command line (None: not given), for scenarios that vary the size.
     manual_tokens: int | None = None
+    # --duration, for scenarios that run for a fixed time (soak).
+    duration_s: float | None = None
 
 
 class Scenario:
@@ -45,6 +47,10 @@ class Scenario:
     needs_launcher: bool = False
     # Fewest --questions that make sense: cold/hit scenarios need one cold call and one hit.
     min_questions: int = 1
+    # Fewest LLM calls per question (the agent graph makes three), for the progress count.
+    calls_per_question: int = 1
+    # True when the scenario runs for a fixed time (--duration) rather than a fixed number of repeats.
+    timed: bool = False
     # Sessions that hit KV an earlier session made (tiers, sharing): the graph predicts from the
     # session's own prompts, so its prediction is off by design and is not flagged on screen.
     kv_from_earlier_sessions: bool = False

@@ -8,7 +8,7 @@ port of a stack that did not start, and the shared test stack still healthy.
 
 The main job, ``python -m experiments.run_graph``:
   manual        missing, empty, binary, not UTF-8, too large for the context
-  names         unknown scenario, unknown layout (LMLAB_LAYOUT)
+  names         unknown scenario, unknown layout (LMLAB_LAYOUT), unknown agent layout (LMLAB_AGENT_LAYOUT)
   counts        zero questions, negative repeats, one question where a hit needs two,
                 --concurrency outside the load scenario, --expect-reduction that is not a fraction
   endpoint      malformed URL, nothing listening, a server that is not OpenAI's, a wrong model name,
@@ -20,7 +20,8 @@ The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
   a port in use, a missing model folder, a model folder vLLM cannot load, LMCache flags the
   server rejects, a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
   installed, too little memory for the stack, an unknown LMLAB_PROFILE, the gpu profile without
-  a model
+  a model, a non-loopback LMLAB_HOST without LMLAB_API_KEY
+LangGraph Studio, ``make studio``: a non-loopback LMLAB_HOST without LMLAB_API_KEY
 A fleet (``LMLAB_INSTANCES=N LMLAB_ROUTER=<policy>``): an unknown policy or sharing mode, N below 1,
   more instances than memory allows, a router port in use; the fleet scenario: a bad
   LMLAB_FLEET_CELLS cell
@@ -29,6 +30,7 @@ A fleet (``LMLAB_INSTANCES=N LMLAB_ROUTER=<policy>``): an unknown policy or shar
 import json
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,7 @@ import pytest
 from prompts.manual import builtin_manual
 from serving.settings import StackSettings
 from tests.conftest import free_port
-from tests.e2e.helpers import assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from
+from tests.e2e.helpers import ROOT, assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from
 
 pytestmark = pytest.mark.e2e
 
@@ -86,10 +88,13 @@ RUN_GRAPH_CASES = {
                                          ["huge.md is", "tokens", "--manual-tokens"]),
     "unknown scenario": (["--scenario", "nope"], {}, ["unknown scenario 'nope'", "cold_hit"]),
     "unknown layout": ([], {"LMLAB_LAYOUT": "question_first"}, ["unknown layout 'question_first'", "manual_first"]),
+    "unknown agent layout": (["--scenario", "agent"], {"LMLAB_AGENT_LAYOUT": "per_node"}, ["unknown agent layout 'per_node'", "shared_prefix"]),
     "zero questions": (["--questions", "0"], {}, ["--questions must be at least 1, got 0"]),
     "negative repeats": (["--repeats", "-1"], {}, ["--repeats must be at least 1, got -1"]),
     "one question where a hit needs two": (["--questions", "1"], {}, ["--questions must be at least 2 for cold_hit"]),
-    "concurrency outside the load scenario": (["--concurrency", "4"], {}, ["--concurrency applies to the load scenario only"]),
+    "concurrency outside the load scenario": (["--concurrency", "4"], {}, ["--concurrency applies to the load and soak scenarios only"]),
+    "duration outside the soak scenario": (["--duration", "60"], {}, ["--duration applies to the soak scenario only"]),
+    "a duration below one second": (["--scenario", "soak", "--duration", "0"], {}, ["--duration must be at least 1"]),
     "reduction that is not a fraction": (["--expect-reduction", "7"], {}, ["--expect-reduction is a fraction between 0 and 1"]),
     "malformed endpoint": (["--endpoint", "localhost:8000"], {}, ["not an http(s) URL", "http://127.0.0.1:8100/v1"]),
     "unreachable endpoint": ([], {}, [f"cannot reach {NO_SERVER}", "python -m serving up", "--endpoint"]),
@@ -145,6 +150,21 @@ def test_a_port_in_use_when_run_graph_starts_its_stack(tmp_path, monkeypatch):
                    stack=settings_from(env, monkeypatch))  # fmt: skip
 
 
+def test_a_non_loopback_host_without_an_api_key_when_run_graph_starts_its_stack(tmp_path, monkeypatch):
+    env = own_stack_env(tmp_path, LMLAB_HOST="0.0.0.0", LMLAB_API_KEY="")
+    out = tmp_path / "run"
+    proc = run_cli("experiments.run_graph", "--out", str(out), env=env)
+    assert_refused(proc, "LMLAB_HOST='0.0.0.0' is not a loopback address", "set LMLAB_API_KEY", out=out,
+                   stack=settings_from(env, monkeypatch))  # fmt: skip
+
+
+def test_make_studio_on_a_non_loopback_host_without_an_api_key():
+    proc = subprocess.run(["make", "--no-print-directory", "studio"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "LMLAB_HOST": "192.0.2.1", "LMLAB_API_KEY": ""})  # fmt: skip
+    assert_refused(proc, "LMLAB_HOST='192.0.2.1' is not a loopback address", "LangGraph Studio", "set LMLAB_API_KEY")
+    assert "langgraph dev" not in proc.stdout, "Studio must not start"
+
+
 # id: (extra environment for a throw-away stack, words the error line holds). {bad} is the folder
 # above, {free} a free port. A server that exits at start-up is named with its own complaint.
 LAUNCHER_CASES = {
@@ -170,6 +190,9 @@ LAUNCHER_CASES = {
                                    ["40 instance(s) need about", "GiB", "LMLAB_KV_CACHE_GIB"]),
     "gpu profile without a model": ({"LMLAB_PROFILE": "gpu", "LMLAB_LMCACHE_L1_GIB": "1"},
                                     ["the gpu profile serves your own model", "LMLAB_MODEL_DIR", "hub id"]),
+    "non-loopback host without an API key": ({"LMLAB_HOST": "0.0.0.0", "LMLAB_API_KEY": ""},
+                                             ["LMLAB_HOST='0.0.0.0' is not a loopback address", "vLLM would answer anyone",
+                                              "set LMLAB_API_KEY", "or bind 127.0.0.1"]),
 }  # fmt: skip
 BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE", "LMLAB_ROUTER", "LMLAB_SHARING", "LMLAB_INSTANCES"}  # left out when checking what the refused stack left behind
 

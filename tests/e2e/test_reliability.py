@@ -3,14 +3,17 @@
 import csv
 import json
 import signal
+import stat
 import subprocess
 import time
 import uuid
 
 import psutil
 import pytest
+import redis
 
 from serving.launcher import Stack
+from tests.conftest import free_port
 from tests.e2e.helpers import (assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from,
                                start_cli, wait_for)  # fmt: skip
 
@@ -116,3 +119,37 @@ def test_sigterm_during_a_run_keeps_results(stack, tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130 and "finished calls are kept" in err
     assert len(rows(tmp_path)) >= 1
+    # The server is shared (--endpoint): the call in flight was finished, not aborted, so an abort
+    # racing LMCache's transfer (vllm-project/vllm#43226) could not take the stack down.
+    assert "stopping after the call in flight" in err
+    assert stack.running(), "the shared stack survives a SIGTERM to a run that uses it"
+
+
+def test_redis_requires_a_generated_password_that_reaches_no_log_or_result(tmp_path, monkeypatch):
+    env = own_stack_env(tmp_path, LMLAB_REDIS="true", LMLAB_REDIS_PORT=str(free_port()))
+    settings = settings_from(env, monkeypatch)
+    state = settings.state_dir / "stack.json"
+    out = tmp_path / "run"
+    try:
+        run = run_cli("experiments.run_graph", "--questions", "2", "--repeats", "1", "--manual-tokens", "600",
+                      "--max-tokens", "4", "--keep-stack", "--out", str(out), env=env)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert stat.S_IMODE(state.stat().st_mode) == 0o600, "the state file holds the password: owner only"
+        password = next(s for s in json.loads(state.read_text())["services"] if s["name"] == "redis")["secret"]
+        assert len(password) >= 24
+        url = f"redis://{settings.host}:{settings.redis_port}"
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(url).dbsize()
+        # LMCache got the password too: its Redis tier fills with the run's KV.
+        wait_for(lambda: redis.Redis.from_url(url, password=password).dbsize() > 0, 120, "KV chunks in Redis")
+
+        # Never printed, on no command line, in no log, results file or summary.
+        said = [run.stdout, run.stderr, *(run_cli("serving", cmd, env=env).stdout for cmd in ("status", "settings"))]
+        command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
+        assert not [text for text in said + command_lines if password in text]
+        for path in [*out.rglob("*"), *settings.state_dir.rglob("*")]:
+            if path.is_file() and path != state:
+                assert password not in path.read_text(errors="replace"), f"the Redis password leaked into {path}"
+    finally:
+        Stack(settings).down(quiet=True)
+    assert_nothing_left(settings, [])

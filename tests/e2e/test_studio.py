@@ -1,4 +1,4 @@
-"""LangGraph Studio: the repository's own langgraph.json serves the QA graph through ``langgraph dev``.
+"""LangGraph Studio: the repository's own langgraph.json serves the qa and agent graphs through ``langgraph dev``.
 
 Studio is a hosted page over this local API, so the test drives the API the way Studio does
 (``langgraph_sdk``): find the assistant, read its context inputs, open a thread, stream a run.
@@ -54,29 +54,38 @@ async def reported_url(server: subprocess.Popen, lines: list[str], timeout: floa
     raise AssertionError("langgraph dev did not come up:\n" + "".join(lines[-30:]))
 
 
-def test_root_langgraph_json_serves_the_qa_graph_with_its_context_inputs(stack, tmp_path):
-    assert json.loads((ROOT / "langgraph.json").read_text())["graphs"]["qa"] == "observability.studio:traced_graph"
-    server, lines = start_dev_server(tmp_path)
+async def stream_calls(client, graph_id: str, questions: list[str], context: dict) -> list[dict]:
+    """Run ``graph_id`` on a new thread as Studio does; the call records of its final state."""
+    thread = await client.threads.create()
+    last = None
+    async for chunk in client.runs.stream(
+        thread["thread_id"], graph_id, input={"questions": questions, "manual_edition": uuid.uuid4().hex},
+        context=context, stream_mode="values",
+    ):  # fmt: skip
+        assert chunk.event != "error", chunk.data
+        if chunk.event == "values":
+            last = chunk.data
+    return last["calls"]
 
-    async def drive() -> tuple[dict, list[dict]]:
+
+def test_root_langgraph_json_serves_both_graphs_with_their_context_inputs(stack, tmp_path):
+    graphs = json.loads((ROOT / "langgraph.json").read_text())["graphs"]
+    assert graphs == {"qa": "graphs.studio:traced_graph", "agent": "graphs.studio:traced_agent_graph"}
+    server, lines = start_dev_server(tmp_path)
+    context = {"endpoint": stack.settings.endpoint, "manual_tokens": 600, "max_tokens": 4,
+               "lmcache_metrics_url": next(iter(stack.settings.lmcache_urls()))}  # fmt: skip
+
+    async def drive() -> tuple[dict, list[dict], list[dict]]:
         client = get_client(url=await reported_url(server, lines))
-        (assistant,) = [a for a in await client.assistants.search() if a["graph_id"] == "qa"]
-        schemas = await client.assistants.get_schemas(assistant["assistant_id"])
-        thread = await client.threads.create()
-        last = None
-        async for chunk in client.runs.stream(
-            thread["thread_id"], "qa", input={"questions": QUESTIONS, "manual_edition": uuid.uuid4().hex},
-            context={"endpoint": stack.settings.endpoint, "manual_tokens": 600, "max_tokens": 4,
-                     "lmcache_metrics_url": next(iter(stack.settings.lmcache_urls()))},
-            stream_mode="values",
-        ):  # fmt: skip
-            assert chunk.event != "error", chunk.data
-            if chunk.event == "values":
-                last = chunk.data
-        return schemas, last["calls"]
+        assistants = {a["graph_id"]: a for a in await client.assistants.search()}
+        assert {"qa", "agent"} <= set(assistants)
+        schemas = await client.assistants.get_schemas(assistants["qa"]["assistant_id"])
+        qa = await stream_calls(client, "qa", QUESTIONS, context)
+        agent = await stream_calls(client, "agent", QUESTIONS[:1], context | {"agent_layout": "shared_prefix"})
+        return schemas, qa, agent
 
     try:
-        schemas, calls = asyncio.run(drive())
+        schemas, calls, agent_calls = asyncio.run(drive())
     finally:
         server.terminate()
         server.wait(30)
@@ -90,3 +99,8 @@ def test_root_langgraph_json_serves_the_qa_graph_with_its_context_inputs(stack, 
     assert all(c["answer"] and c["ttft_ms"] > 0 and c["prompt_tokens"] > 0 for c in calls)
     assert calls[0]["cached_tokens"] == 0 and calls[1]["cached_tokens"] >= 256
     assert calls[1]["lmcache_hit_tokens"] > 0  # served by LMCache: vLLM's own prefix cache is off
+    assert {c["node"] for c in calls} == {"generate"}
+    # The agent graph: three nodes per question over one manual; under shared_prefix only the first is cold.
+    assert [c["node"] for c in agent_calls][:3] == ["plan", "answer", "check"]
+    assert agent_calls[0]["cached_tokens"] == 0
+    assert all(c["cached_tokens"] >= 256 and c["layout"] == "shared_prefix" for c in agent_calls[1:])

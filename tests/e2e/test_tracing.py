@@ -24,10 +24,10 @@ from experiments.executor import Executor
 from experiments.plan import Session
 from graphs.context import Context
 from graphs.graph import graph
-from observability.receiver import BlackHole, LangfuseReceiver, metadata
 from observability.settings import UNTRACED
 from observability.tracing import Tracing
 from tests.e2e.helpers import ROOT, run_cli, wait_for
+from tests.langfuse_receiver import BlackHole, LangfuseReceiver, metadata
 
 # The per-call figures the issue asked for on each recording node's observation.
 TRACED = ["ttft_ms", "prompt_tokens", "cached_tokens", "device_hit_tokens", "lmcache_hit_tokens", "hit_rate", "layout"]
@@ -133,7 +133,7 @@ def test_sync_run_is_one_trace_with_node_figures_session_tags_and_scores(stack, 
         receiver, calls, session_id="run-sync", tags={"cold_hit", "cold", "hit"}, scenario="cold_hit", variants=VARIANTS
     )
     # The SDK authenticates with the keys; nothing else sends them.
-    auth = {h.get("Authorization") for _, h in receiver.requests}
+    auth = {h.get("Authorization") for *_, h in receiver.requests}
     public = tracing.settings.public_key
     assert auth == {"Basic " + base64.b64encode(f"{public}:sk-lf-test-secret".encode()).decode()}
 
@@ -173,7 +173,7 @@ def test_graph_served_by_langgraph_dev_is_traced(stack, receiver, tmp_path):
 
     config = tmp_path / "langgraph.json"
     config.write_text(
-        json.dumps({"dependencies": [str(ROOT)], "graphs": {"qa": str(ROOT / "observability/studio.py:traced_graph")}})
+        json.dumps({"dependencies": [str(ROOT)], "graphs": {"qa": str(ROOT / "graphs/studio.py:traced_graph")}})
     )
     port = free_port()
     env = {**os.environ, **keys(receiver.url), "LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGGRAPH_NO_VERSION_CHECK": "true",
@@ -278,21 +278,87 @@ def test_run_graph_with_a_missing_secret_warns_once_and_runs_untraced(stack, tmp
     assert json.loads((tmp_path / "summary.json").read_text())["tracing"]["enabled"] is False
 
 
-def test_run_graph_traces_its_run_as_one_session(stack, receiver, tmp_path):
+def check_experiments(receiver: LangfuseReceiver, out: Path, scenario: str, variants: list[str], baseline: str,
+                      manual_tokens: int = 600) -> dict:
+    """The run is recorded as LangFuse experiment runs, every request as LangFuse's API takes it."""
+    summary = json.loads((out / "summary.json").read_text())
+    run_id, experiments = summary["run_id"], summary["tracing"]["experiments"]
+    assert receiver.invalid == []
+    (dataset,) = receiver.datasets.values()
+    assert dataset["name"] == experiments["dataset"] and dataset["name"].startswith(f"lmcache-lab/{scenario}/")
+    assert dataset["metadata"]["manual_tokens"] == manual_tokens and len(dataset["metadata"]["manual_fingerprint"]) == 16
+    runs = {r["name"]: r for r in receiver.runs.values()}
+    assert sorted(runs) == sorted(experiments["runs"]) == sorted(f"{run_id} {v}" for v in variants)
+    assert experiments["baseline_run"] == f"{run_id} {baseline}" and runs[f"{run_id} {baseline}"]["metadata"]["baseline"]
+    meta = runs[f"{run_id} {variants[-1]}"]["metadata"]
+    assert meta["model"] == "smollm2-135m-instruct" and meta["versions"]["langfuse"] == "4.15.6"
+    assert len(meta["git_commit"]) == 40 and meta["stack"] == {} and meta["chunk_size"] == 256
+
+    # Every call is linked: its trace, the observation of the node that recorded it, its question.
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(receiver.run_items) == len(rows)
+    spans = {s["span_id"]: s for s in receiver.spans}
+    scores_of: dict[str, set] = {}
+    for score in receiver.scores:
+        if score.get("observationId"):
+            scores_of.setdefault(score["observationId"], set()).add(score["name"])
+    for item in receiver.run_items:
+        span = spans[item["observationId"]]
+        assert span["name"] == "collect_cache_stats" and span["trace_id"] == item["traceId"]
+        question = receiver.items[item["datasetItemId"]]["input"]["question"]
+        assert question in {r["question"] for r in rows}
+        assert span["attributes"]["langfuse.experiment.name"] == item["datasetRunName"]
+        assert span["attributes"]["langfuse.experiment.item.id"] == item["datasetItemId"]
+        assert scores_of[item["observationId"]] == {"ttft_ms", "hit_rate", "cached_tokens", "lmcache_hit_tokens",
+                                                    "cache_source"}  # fmt: skip
+    sources = {s["value"] for s in receiver.scores if s["name"] == "cache_source"}
+    assert sources <= {"none", "lmcache memory", "lmcache disk"} and "none" in sources
+
+    # Run scores, the reduction only where there is a baseline to reduce from.
+    on_runs = {(s["datasetRunId"], s["name"]): s["value"] for s in receiver.scores if s.get("datasetRunId")}
+    for name, r in runs.items():
+        expected = {"ttft_median_ms", "ttft_p90_ms", "hit_rate"} | (set() if name.endswith(f" {baseline}") else {"ttft_reduction"})
+        assert {n for (rid, n) in on_runs if rid == r["id"]} == expected, name
+    assert {c["name"] for c in receiver.score_configs.values()} >= {"ttft_ms", "cache_source", "ttft_reduction"}
+
+    report = (out / "report.md").read_text()
+    assert f"**`{dataset['name']}`**" in report and all(f"`{r}`" in report for r in runs)
+    return summary
+
+
+def test_run_graph_traces_its_run_as_one_session_and_one_experiment_run_per_variant(stack, receiver, tmp_path):
     proc = cli(stack, tmp_path, keys(receiver.url))
     assert_ran(proc)
     summary = json.loads((tmp_path / "summary.json").read_text())
     run_id = summary["run_id"]
+    dataset = summary["tracing"]["experiments"]["dataset"]
     assert summary["tracing"] == {"enabled": True, "base_url": receiver.url, "session_id": run_id,
                                   "notice": f"LangFuse tracing on: {receiver.url}, session {run_id}",
-                                  "tags": ["cold_hit", "cold", "hit"], "problem": None}  # fmt: skip
+                                  "tags": ["cold_hit", "cold", "hit"], "problem": None,
+                                  "experiments": {"dataset": dataset, "runs": [f"{run_id} cold", f"{run_id} hit"],
+                                                  "baseline_run": f"{run_id} cold"}}  # fmt: skip
     ((trace_id, spans),) = receiver.traces().items()
     root = next(s for s in spans if s["parent_span_id"] is None)
     assert root["name"] == "cold_hit-r0" and root["attributes"]["session.id"] == run_id
-    assert len([s for s in receiver.scores if s["traceId"] == trace_id]) == 8
+    # Per call: ttft_ms and hit_rate on the node and the trace, three more item scores on the node.
+    assert len([s for s in receiver.scores if s.get("traceId") == trace_id]) == 2 * 7
+    check_experiments(receiver, tmp_path, "cold_hit", ["cold", "hit"], baseline="cold")
     report = (tmp_path / "report.md").read_text()
     assert f"session **`{run_id}`**" in report
     for folder_file in tmp_path.iterdir():
         if folder_file.is_file() and folder_file.suffix in (".md", ".json", ".csv"):
             assert "sk-lf-test-secret" not in folder_file.read_text()
     assert "sk-lf-test-secret" not in proc.stdout + proc.stderr
+
+
+def test_a_layouts_run_is_one_experiment_run_per_layout(stack, receiver, tmp_path):
+    proc = run_cli(
+        "experiments.run_graph", "--scenario", "layouts", "--endpoint", stack.settings.endpoint, "--questions", "2",
+        "--repeats", "1", "--manual-tokens", "1000", "--max-tokens", "4", "--out", str(tmp_path),
+        env={**NO_LANGFUSE_ENV, **keys(receiver.url)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    layouts = ["manual_first", "instructions_first", "timestamp_system"]
+    check_experiments(receiver, tmp_path, "layouts", layouts, baseline="instructions_first", manual_tokens=1000)
+    # The same two questions in every layout: one item each, linked from all three runs.
+    assert len(receiver.items) == 2 and len(receiver.run_items) == 6

@@ -1,5 +1,8 @@
 """LangFuse settings and per-call labels: what turns tracing on, and what each call is tagged with."""
 
+import ast
+from pathlib import Path
+
 from observability.calls import call_labels
 from observability.settings import DEFAULT_BASE_URL, from_env, shown_url
 from observability.tracing import Tracing, elide_long_text
@@ -67,10 +70,10 @@ def test_untraced_runs_keep_their_config_and_flush_nothing():
 
 
 def test_each_call_is_labelled_with_its_scenario_and_its_question_variant():
-    config = {"metadata": {"scenario": "cold_hit", "variants": ["cold", "hit", "hit"]}}
-    assert call_labels(config, 0) == {"scenario": "cold_hit", "variant": "cold"}
-    assert call_labels(config, 2) == {"scenario": "cold_hit", "variant": "hit"}
-    assert call_labels({"metadata": {"scenario": "layouts", "variant": "manual_first"}}, 4)["variant"] == "manual_first"
+    meta = {"scenario": "cold_hit", "variants": ["cold", "hit", "hit"]}
+    assert call_labels(meta, 0) == {"scenario": "cold_hit", "variant": "cold"}
+    assert call_labels(meta, 2) == {"scenario": "cold_hit", "variant": "hit"}
+    assert call_labels({"scenario": "layouts", "variant": "manual_first"}, 4)["variant"] == "manual_first"
     # A graph run from Studio carries no labels.
     assert call_labels({}, 0) == {"scenario": "", "variant": ""}
 
@@ -83,3 +86,12 @@ def test_traces_keep_the_ends_of_long_texts_and_short_ones_whole():
     assert system["content"].startswith("start ") and system["content"].endswith(" end")
     assert "characters elided in the trace" in system["content"] and len(system["content"]) < 2_200
     assert user == {"role": "user", "content": "Why?"}
+
+
+def test_the_graph_and_its_nodes_never_import_tracing():
+    root = Path(__file__).resolve().parents[2]
+    for path in [*sorted((root / "nodes").glob("*.py")), root / "graphs" / "graph.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
+            assert not any(n.split(".")[0] in ("observability", "langfuse") for n in names), (path, names)

@@ -1,9 +1,12 @@
-"""The QA graph as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
+"""The graphs as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
 
-Registered in the root ``langgraph.json`` as ``"observability.studio:traced_graph"`` (module form: it resolves
-from any working folder with the repository on PYTHONPATH). The server
-calls it for every run with the run's config and runs the graph it returns asynchronously, which is
-why per-call figures go through ``observability.calls`` (no current-span context needed).
+Registered in the root ``langgraph.json`` as ``"graphs.studio:traced_graph"`` (qa) and
+``"graphs.studio:traced_agent_graph"`` (agent) (module form: it resolves
+from any working folder with the repository on PYTHONPATH); it lives next to the graph it serves, as
+in LangChain's react-agent template, and is the one module here that imports tracing. The server
+calls it for every run with the run's config and runs the graph it returns asynchronously; the
+tracing handler puts per-call figures on the trace without any current-span context
+(``observability.handler``).
 Each Studio thread is one LangFuse session; run metadata ``scenario`` and ``variant`` (or
 ``variants``, one per question) become tags and per-call labels, and default to empty.
 """
@@ -14,6 +17,7 @@ import threading
 
 from langchain_core.runnables import RunnableConfig
 
+from graphs.agent import graph as agent_graph
 from graphs.context import Context
 from graphs.graph import graph
 from lab.settings import with_resolved_defaults
@@ -35,10 +39,10 @@ def studio_tracing() -> Tracing:
         return _tracing
 
 
-def traced_graph(config: RunnableConfig):
-    """Graph factory for ``langgraph dev``: the QA graph, its Context defaults resolved from
-    ``LMLAB_*`` and the profile, with the LangFuse handler bound to it."""
-    studio = graph.copy(update={"context_schema": with_resolved_defaults(Context)})
+def _traced(compiled, config: RunnableConfig):
+    """``compiled`` for one Studio run: its Context defaults resolved from ``LMLAB_*`` and the
+    profile, with the LangFuse handler bound to it."""
+    studio = compiled.copy(update={"context_schema": with_resolved_defaults(Context)})
     tracing = studio_tracing()
     if not tracing.enabled:
         return studio
@@ -47,3 +51,13 @@ def traced_graph(config: RunnableConfig):
     traced = tracing.apply({"metadata": meta}, session_id=str(session))
     langfuse_keys = {k: v for k, v in traced["metadata"].items() if k.startswith("langfuse_")}
     return studio.with_config(callbacks=traced["callbacks"], metadata=langfuse_keys)
+
+
+def traced_graph(config: RunnableConfig):
+    """Graph factory for ``langgraph dev``: the QA graph."""
+    return _traced(graph, config)
+
+
+def traced_agent_graph(config: RunnableConfig):
+    """Graph factory for ``langgraph dev``: the agent graph (plan -> answer -> check)."""
+    return _traced(agent_graph, config)

@@ -1,0 +1,167 @@
+"""Soak: several sessions at once for a fixed time, while the stack's resources are sampled.
+
+The scenario runs its own stack (name ``soak``, its own ports), restarted at the start so the
+figures begin from a fresh process. Batch after batch, ``--concurrency`` sessions of ``--questions``
+questions run at once, each batch on a fresh manual edition (its first calls are cold, the rest
+hits), until ``--duration`` seconds have passed. Every ``SAMPLE_EVERY_S`` seconds ``samples.csv``
+gets each server's RSS and open file descriptors (with its child processes), the LMCache disk
+tier's size and /dev/shm usage. At the end the stack is stopped and whatever it left behind
+(state file, processes, /dev/shm files) is listed.
+
+Pass marks (exit 1 when missed): no failed session; each server's RSS over the last tenth of the
+run within 10% of its figure after warm-up (the first tenth); hit TTFT p95 over the last tenth
+within 20% of the first tenth's; the disk tier within its bound, where the stack sets one; nothing
+left behind after ``down``.
+"""
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from experiments.plan import Session, question_session
+from experiments.scenarios.base import Scenario, ScenarioOptions
+from metrics.resources import SHM, Sampler
+
+SAMPLE_EVERY_S = 5.0
+RSS_DRIFT_MAX = 0.10
+HIT_P95_DRIFT_MAX = 0.20
+SAMPLES_CSV = "samples.csv"
+
+
+def tenths(t: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Masks of the first and the last tenth of a run's time span."""
+    start, span = t.min(), t.max() - t.min()
+    return t <= start + span / 10, t >= start + 9 * span / 10
+
+
+def drift(first: pd.Series, last: pd.Series, how: str = "median") -> float | None:
+    """last / first - 1 of the two windows' medians (or 95th percentiles)."""
+    a, b = (first.median(), last.median()) if how == "median" else (first.quantile(0.95), last.quantile(0.95))
+    return None if pd.isna(a) or pd.isna(b) or not a else round(float(b / a - 1), 4)
+
+
+def shm_names() -> set[str]:
+    return {p.name for p in SHM.iterdir()}
+
+
+def held_shm_files() -> set[str]:
+    """/dev/shm names some live process has open or mapped (not leftovers, whoever made them)."""
+    held = set()
+    for p in psutil.process_iter():
+        try:
+            paths = [m.path for m in p.memory_maps(grouped=True)] + [f.path for f in p.open_files()]
+        except psutil.Error:
+            continue
+        held |= {Path(x).name for x in paths if x.startswith(str(SHM) + "/")}
+    return held
+
+
+class Soak(Scenario):
+    name = "soak"
+    description = "sessions at once for a fixed time: memory, open files, disk tier, /dev/shm and TTFT stay flat"
+    default_concurrency = 4
+    needs_launcher = True
+    timed = True
+    min_questions = 2
+    stack_overrides = {"name": "soak", "vllm_port": 8140, "lmcache_port": 5580, "lmcache_http_port": 8098}
+
+    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+        # Enough batches for the duration at any pace seen here (a batch takes at least a few seconds);
+        # run() stops starting new ones when the time is up.
+        self.opts = opts
+        self.duration_s = opts.duration_s or 60
+        ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
+        batches = max(1, math.ceil(self.duration_s / 2))
+        return [
+            question_session(f"{self.name}-b{b}-s{c}", b, opts.questions, f"edition {opts.run_id}-{b}", ctx)
+            for b in range(batches)
+            for c in range(self.concurrency)
+        ]
+
+    def run(self, sessions: list[Session], executor) -> None:
+        stack = self.opts.stack
+        stack.down(quiet=True)
+        before = shm_names()
+        stack.up()
+        servers = {row["service"]: row["pid"] for row in stack.status()}
+        out = executor.writer.path.parent
+        deadline = time.monotonic() + self.duration_s
+        with Sampler(servers, stack.settings.disk_path, out / SAMPLES_CSV, SAMPLE_EVERY_S):
+            for b in range(0, len(sessions), self.concurrency):
+                if time.monotonic() >= deadline:
+                    break
+                executor.concurrently(sessions[b : b + self.concurrency], self.concurrency)
+        self.samples = pd.read_csv(out / SAMPLES_CSV)
+        self.servers = list(servers)
+        pids = [row["pid"] for row in stack.status()]
+        stack.down(quiet=True)
+        self.left_behind = self._left_behind(stack, before, pids)
+
+    @staticmethod
+    def _left_behind(stack, before: set[str], pids: list[int]) -> list[str]:
+        left = [f"process {pid}" for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        if stack.state_file.exists():
+            left.append(str(stack.state_file))
+        new = shm_names() - before
+        left += [f"/dev/shm/{name}" for name in sorted(new - held_shm_files())]
+        return left
+
+    def comparison(self, df: pd.DataFrame) -> dict:
+        rows = df[df["scenario"] == self.name]
+        out: dict = {"calls": len(rows), "duration_s": getattr(self, "duration_s", None)}
+        samples = getattr(self, "samples", None)
+        if samples is not None and len(samples) >= 2:
+            first, last = tenths(samples["t"])
+            out["samples"] = len(samples)
+            out["rss_drift"] = {s: drift(samples.loc[first, f"{s}_rss_mib"], samples.loc[last, f"{s}_rss_mib"]) for s in self.servers}
+            out["fds_first_last"] = {s: [int(samples.loc[first, f"{s}_fds"].median()), int(samples.loc[last, f"{s}_fds"].median())]
+                                     for s in self.servers}  # fmt: skip
+            disk = samples["disk_mib"].dropna()
+            out["disk_mib_first_last"] = [round(float(disk.iloc[0]), 1), round(float(disk.iloc[-1]), 1)] if len(disk) else None
+            out["shm_used_mib_first_last"] = [float(samples["shm_used_mib"].iloc[0]), float(samples["shm_used_mib"].iloc[-1])]
+        hits = rows[rows["variant"] == "hit"]
+        if len(hits) >= 2:
+            end = hits["started_at"] + hits["total_ms"] / 1000
+            first, last = tenths(end)
+            out["hit_ttft_p95_first_last_ms"] = [round(float(hits.loc[first, "ttft_ms"].quantile(0.95)), 1),
+                                                 round(float(hits.loc[last, "ttft_ms"].quantile(0.95)), 1)]  # fmt: skip
+            out["hit_p95_drift"] = drift(hits.loc[first, "ttft_ms"], hits.loc[last, "ttft_ms"], how="p95")
+        bound = getattr(self.opts.stack.settings, "disk_gib", None) if hasattr(self, "opts") and self.opts.stack else None
+        out["disk_bound_mib"] = bound * 1024 if bound else None
+        out["left_behind"] = getattr(self, "left_behind", None)
+        return out
+
+    def summary_lines(self, c: dict) -> list[str]:
+        if "rss_drift" not in c:
+            return ["too few resource samples to judge (run longer: --duration)"]
+        rss = ", ".join(f"{s} {d:+.1%}" for s, d in c["rss_drift"].items() if d is not None)
+        hit = c.get("hit_p95_drift")
+        return [
+            f"{c['calls']} calls in {c['duration_s']:.0f} s; RSS last tenth vs first: [bold]{rss}[/]",
+            f"hit TTFT p95 first/last tenth: {c.get('hit_ttft_p95_first_last_ms')} ms ({'-' if hit is None else f'{hit:+.1%}'}); "
+            f"disk tier {c.get('disk_mib_first_last')} MiB; /dev/shm {c.get('shm_used_mib_first_last')} MiB; "
+            f"left behind after down: {len(c.get('left_behind') or [])}",
+        ]
+
+    def check(self, c: dict, expect: float | None) -> str | None:
+        problems = []
+        for server, d in (c.get("rss_drift") or {}).items():
+            if d is not None and abs(d) > RSS_DRIFT_MAX:
+                problems.append(f"{server} RSS moved {d:+.1%} from the first tenth to the last (allowed {RSS_DRIFT_MAX:.0%})")
+        if "rss_drift" not in c:
+            problems.append("too few resource samples to judge; run longer")
+        hit = c.get("hit_p95_drift")
+        if hit is None:
+            problems.append("too few hits to compare the first and last tenth")
+        elif hit > HIT_P95_DRIFT_MAX:
+            problems.append(f"hit TTFT p95 grew {hit:+.1%} from the first tenth to the last (allowed {HIT_P95_DRIFT_MAX:.0%})")
+        disk, bound = c.get("disk_mib_first_last"), c.get("disk_bound_mib")
+        if disk and bound and disk[1] > bound:
+            problems.append(f"the disk tier holds {disk[1]:.0f} MiB, above its bound of {bound:.0f} MiB")
+        if c.get("left_behind"):
+            problems.append(f"left behind after down: {', '.join(c['left_behind'][:5])}")
+        return "; ".join(problems) or None

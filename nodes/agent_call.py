@@ -1,0 +1,41 @@
+"""The one LLM call every agent node makes: its prompt per the agent layout, measured like any call.
+
+The measuring (prediction from the token stream, /metrics around the streamed ``ChatOpenAI``
+call, the record) is ``clients.measured.measured_call``, shared with every other client path;
+this module only builds the node's prompt and labels its record.
+"""
+
+from dataclasses import replace
+
+from langchain_core.runnables import RunnableConfig
+
+from clients.measured import measured_call
+from graphs.agent_state import AgentState
+from graphs.context import Context
+from metrics.records import CallRecord
+from prompts.agent import check_agent_settings, node_messages
+
+
+def turn_of(state: AgentState, ctx: Context) -> int | None:
+    """The conversation turn (1, 2, ...) in the follow-up modes; None for independent questions."""
+    return None if ctx.conversation == "independent" else state.question_index + 1
+
+
+def node_call(state: AgentState, ctx: Context, config: RunnableConfig, node: str, task: str) -> tuple[CallRecord, list[int]]:
+    """Make ``node``'s call with ``task`` (its inputs and the question) after the static prefix
+    and the earlier turns; returns its record and its prompt's token ids."""
+    # A run checks these before it starts; a Studio run's inputs reach the graph unchecked.
+    check_agent_settings(ctx.agent_layout, ctx.conversation, ctx.check_verdict, ctx.answer_retries)
+    messages = node_messages(ctx.agent_layout, ctx.conversation, state.static_prefix, node, task, state.turns)
+    return measured_call(
+        ctx, messages, state.prompt_token_ids, config,
+        question_id=state.question_index, question=state.questions[state.question_index], node=node,
+        turn=turn_of(state, ctx), layout=ctx.agent_layout, static_prefix_tokens=state.static_prefix_tokens,
+        manual_tokens=state.manual_tokens,
+    )  # fmt: skip
+
+
+def recorded(record: CallRecord, ids: list[int], fallback: str = "") -> dict:
+    """The state update that records a call (with what the node fell back to, if anything). A traced
+    run's callback handler puts its figures on the node's LangFuse observation (observability.handler)."""
+    return {"calls": [replace(record, fallback=fallback)], "prompt_token_ids": [ids]}
