@@ -105,7 +105,8 @@ class FleetClient:
 
     def calls(self, session: Session, config: dict) -> Iterator[CallRecord]:
         ctx = session.context
-        state = BARE.state(session)  # tokenized by instance 0 (the router does not forward /tokenize)
+        # Tokenized by instance 0, not through the router: a /tokenize there would take a turn of round robin.
+        state = BARE.state(session)
         with httpx.Client() as http:
             for i, messages, prefix_tokens in BARE.prompts(session, state):
                 before = self.fleet.snapshot(ctx.api_key)
