@@ -152,7 +152,7 @@ def fleet_grid(df: pd.DataFrame, out: Path) -> str | None:
         ttft_ax.bar(xs, cells["ttft_p50_later_ms"].astype(float), width, label=mode, color=colors[mode])
     for ax in (hits_ax, ttft_ax):
         ax.set_xticks(range(len(policies)), policies, fontsize=8)
-        ax.legend(fontsize=8, title="sharing", title_fontsize=8)
+    ttft_ax.legend(fontsize=8, title="sharing", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     hits_ax.set_ylim(0, 105)
     hits_ax.set_ylabel("questions 2..Q that hit, %")
     hits_ax.set_title("Hit share per routing policy", fontsize=11)
