@@ -53,6 +53,7 @@ def stream_chat(
     parts: list[str] = []
     usage: dict = {}
     first = None
+    response_id = None
     started_at = time.time()
     start = time.perf_counter()
     try:
@@ -64,6 +65,7 @@ def stream_chat(
                 chunk = parse_sse_line(line)
                 if chunk is None:
                     continue
+                response_id = response_id or chunk.get("id")
                 for choice in chunk.get("choices") or []:
                     text = (choice.get("delta") or {}).get("content")
                     if text:
@@ -82,4 +84,5 @@ def stream_chat(
         "completion_tokens": usage.get("completion_tokens", 0),
         "cached_tokens": (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
         "answer": "".join(parts),
+        "response_id": response_id,  # vLLM's request id (chatcmpl-...): LMCache's log lines name it
     }

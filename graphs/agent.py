@@ -1,7 +1,7 @@
 """The agent graph: per question, three LLM nodes over one manual, with a bounded retry loop.
 
 load_manual -> build_static_prefix -> plan -> answer -> check -> finish_question -> more questions? -> plan
-                                                 ^---- rejected, retries left ----'                  `-> end
+                                                ^---------' rejected, retries left         `-> end
 """
 
 from langgraph.graph import StateGraph
@@ -26,7 +26,7 @@ builder.add_node(finish_question)
 
 builder.add_edge("__start__", "load_manual")
 builder.add_edge("load_manual", "build_static_prefix")
-builder.add_edge("build_static_prefix", "plan")
+builder.add_conditional_edges("build_static_prefix", next_question, ["plan", "__end__"])  # no questions: nothing to do
 builder.add_edge("plan", "answer")
 builder.add_edge("answer", "check")
 builder.add_conditional_edges("check", after_check, ["answer", "finish_question"])

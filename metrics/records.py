@@ -39,6 +39,7 @@ class CallRecord:
     manual_tokens: int | None = _col(summary="median")  # the manual alone, as the model sees it
     # Timings.
     started_at: float | None = _col()
+    response_id: str = _col("", trace=False)  # the server's id for the call (chatcmpl-...), as LMCache's log names it
     ttft_ms: float = _col(0.0)
     total_ms: float = _col(0.0)
     # Tokens and where the cached ones came from.

@@ -141,7 +141,9 @@ def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
 
 
 def vllm_gpu(settings: StackSettings, model_dir: Path | str) -> Service:
-    """vLLM's CUDA build: KV cache in GPU memory; LMCache inside vLLM, configured by LMCACHE_* variables."""
+    """vLLM's CUDA build: KV cache in GPU memory (its size follows ``gpu_memory_utilization`` of the card),
+    vLLM's prefix cache in front unless turned off, LMCache inside vLLM as the CPU tier behind it,
+    configured by LMCACHE_* variables."""
     args = ["--gpu-memory-utilization", str(settings.gpu_memory_utilization), "--load-format", settings.load_format]
     if settings.attention_backend:
         args += ["--attention-backend", settings.attention_backend]
@@ -152,6 +154,8 @@ def vllm_gpu(settings: StackSettings, model_dir: Path | str) -> Service:
             "LMCACHE_CHUNK_SIZE": str(settings.chunk_size),
             "LMCACHE_LOCAL_CPU": "True",
             "LMCACHE_MAX_LOCAL_CPU_SIZE": str(settings.lmcache_l1_gib),
+            # Its per-request "Retrieved ... cost X ms" lines are INFO: the hit accounting reads them.
+            "LMCACHE_LOG_LEVEL": "INFO",
         }
         disk = settings.instance_disk_path(0)
         if disk is not None:

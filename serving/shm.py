@@ -15,38 +15,58 @@ SHM = Path("/dev/shm")
 PYTHON_SEGMENTS = ("psm_*", "sem.mp-*")
 
 
-def references() -> dict[Path, set[int]]:
-    """Every /dev/shm file that a live process maps or holds open, with those processes' PIDs."""
-    refs: dict[Path, set[int]] = {}
+def references() -> dict[int, set[int]]:
+    """The inode of every /dev/shm file that a live process maps or holds open, with those processes' PIDs.
+
+    By inode, not by name: glibc's ``sem_open`` builds a semaphore under a temporary name, maps it,
+    then links it to its real name, so a live semaphore shows in /proc/<pid>/maps under a name
+    that no longer exists. Matching names would take every live named semaphore for a leftover and
+    remove it under the process that is about to open it."""
+    refs: dict[int, set[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        for path in _held(pid):
-            refs.setdefault(path, set()).add(pid)
+        for inode in _held(pid):
+            refs.setdefault(inode, set()).add(pid)
     return refs
 
 
 def held_by(pids: Iterable[int]) -> set[Path]:
     """The /dev/shm files these processes map or hold open."""
-    return {path for pid in pids for path in _held(pid)}
+    inodes = {inode for pid in pids for inode in _held(pid)}
+    return {path for path in _files() if _inode(path) in inodes}
 
 
-def _held(pid: int) -> set[Path]:
+def _files() -> list[Path]:
+    try:
+        return list(SHM.iterdir())
+    except OSError:
+        return []
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def _held(pid: int) -> set[int]:
+    """Inodes of the /dev/shm files ``pid`` maps (/proc/<pid>/maps) or holds open (/proc/<pid>/fd)."""
     found = set()
     try:
         with open(f"/proc/{pid}/maps") as maps:
             for line in maps:
                 parts = line.split(None, 5)
                 if len(parts) == 6 and parts[5].startswith(f"{SHM}/"):
-                    found.add(Path(parts[5].rstrip("\n").removesuffix(" (deleted)")))
+                    found.add(int(parts[4]))
         for fd in os.scandir(f"/proc/{pid}/fd"):
             try:
-                target = os.readlink(fd.path)
+                if os.readlink(fd.path).startswith(f"{SHM}/"):
+                    found.add(os.stat(fd.path).st_ino)
             except OSError:
                 continue
-            if target.startswith(f"{SHM}/"):
-                found.add(Path(target.removesuffix(" (deleted)")))
     except OSError:  # gone, or not ours to read
         pass
     return found
@@ -74,7 +94,7 @@ def remove_unreferenced(candidates: Iterable[Path]) -> list[tuple[Path, int]]:
     in_use = references()
     removed = []
     for path in candidates:
-        if path in in_use:
+        if _inode(path) in in_use:
             continue
         try:
             size = path.stat().st_size

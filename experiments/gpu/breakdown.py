@@ -17,11 +17,12 @@ import httpx
 from clients.vllm import tokenize_chat
 from experiments.clients import BARE
 from experiments.plan import Session, questions_for
+from graphs.context import Context
 from lab.cli import command
 from lab.settings import resolve
-from graphs.context import Context
 from prompts.layouts import dynamic_part
 from serving.settings import StackSettings
+from lab.errors import UserError
 
 
 def timed_tokenize(ctx: Context, messages: list[dict], repeats: int = 7) -> tuple[float, int]:
@@ -49,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         full_ms, full_tokens = timed_tokenize(ctx, messages)
         suffix_ms, suffix_tokens = timed_tokenize(ctx, [{"role": "user", "content": dynamic_part(question[0])}])
     except httpx.HTTPError as err:
-        print(f"error: the stack at {ctx.endpoint} did not answer ({err}); start it with `python -m serving up`", file=sys.stderr)
-        return 2
+        raise UserError(f"the stack at {ctx.endpoint} did not answer ({err}); start it with `python -m serving up`") from None
     figures = {"manual_tokens": ctx.manual_tokens, "full_prompt_tokens": full_tokens, "tokenize_full_ms": full_ms,
                "suffix_tokens": suffix_tokens, "tokenize_suffix_ms": suffix_ms}  # fmt: skip
     text = json.dumps(figures, indent=2)

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from serving.model import default_model_dir
+from lab.cli import command
+from lab.errors import UserError
 
 # Llama-3.1-8B's shape (meta-llama/Llama-3.1-8B-Instruct config.json), less its vocabulary.
 LLAMA_31_8B = {
@@ -61,6 +63,7 @@ def write_dummy_model(out: Path, tokenizer_dir: Path) -> Path:
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.gpu.dummy_model", description=__doc__.split("\n")[0])
     p.add_argument("out", type=Path, help="folder to write")
@@ -68,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     tokenizer = args.tokenizer or default_model_dir()
     if not (tokenizer / "tokenizer.json").is_file() or not (tokenizer / "config.json").is_file():
-        print(f"error: {tokenizer} has no tokenizer.json and config.json; run `python -m serving model` first or pass --tokenizer", file=sys.stderr)
-        return 2
+        raise UserError(f"{tokenizer} has no tokenizer.json and config.json; run `python -m serving model` first or pass --tokenizer")
     out = write_dummy_model(args.out, tokenizer)
     config = json.loads((out / "config.json").read_text())
     print(f"{out}: Llama-3.1-8B shape, vocab {config['vocab_size']}, KV {kv_bytes_per_token(config) // 1024} KiB per token")

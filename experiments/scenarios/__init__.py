@@ -3,9 +3,10 @@
 from experiments.scenarios.agent import Agent
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.scenarios.capacity import Capacity
-from experiments.scenarios.cold_hit import ColdHit
+from experiments.scenarios.cold_hit import ColdHit, ColdHitLMCacheOnly
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.fleet import FleetScenario
+from experiments.scenarios.hit_accounting import HitAccounting
 from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.overhead import Overhead
@@ -15,7 +16,8 @@ from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, Layouts, Tiers, Sharing, Equivalence, Load, Sweep, Overhead, Soak, Agent, Capacity, FleetScenario]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Sharing, Equivalence, Load, Sweep,
+                                                            Overhead, Soak, Agent, Capacity, HitAccounting, FleetScenario]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

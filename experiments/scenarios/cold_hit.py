@@ -41,3 +41,13 @@ class ColdHit(Scenario):
         if got < expect:
             return f"median TTFT reduction {got:.1%} is below the expected {expect:.0%}"
         return None
+
+
+class ColdHitLMCacheOnly(ColdHit):
+    """The same measurement with vLLM's own prefix cache off, so that every hit is loaded from LMCache's
+    CPU tier: what LMCache alone saves. On cpu that is already the default stack; on gpu (where vLLM's
+    cache is on by default and serves these hits) it is the LMCache-only figure. Its own stack and ports."""
+
+    name = "cold_hit_lmcache"
+    description = "cold_hit with vLLM's prefix cache off: every hit loaded from LMCache"
+    stack_overrides = {"name": "lmcache-only", "prefix_caching": False, "vllm_port": 8160, "lmcache_port": 5600, "lmcache_http_port": 8093}

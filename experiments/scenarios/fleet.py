@@ -68,8 +68,8 @@ class FleetScenario(Scenario):
     description = "N vLLM instances behind vllm-router: routing policy x LMCache sharing"
     stack_overrides = {
         "name": "fleet", "instances": 2, "router": "round_robin", "sharing": "none", "kv_cache_gib": 1,
-        "lmcache_l1_gib": 0.5, "vllm_port": 8130, "lmcache_port": 5580, "lmcache_http_port": 8150,
-        "router_port": 8160, "redis_port": 6392,
+        "lmcache_l1_gib": 0.5, "vllm_port": 8200, "lmcache_port": 5620, "lmcache_http_port": 8210,
+        "router_port": 8220, "redis_port": 6392,
     }  # fmt: skip
     needs_launcher = True
     min_questions = 2

@@ -67,7 +67,7 @@ class Soak(Scenario):
     needs_launcher = True
     timed = True
     min_questions = 2
-    stack_overrides = {"name": "soak", "vllm_port": 8140, "lmcache_port": 5580, "lmcache_http_port": 8098}
+    stack_overrides = {"name": "soak", "vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091}
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         # Enough batches for the duration at any pace seen here (a batch takes at least a few seconds);

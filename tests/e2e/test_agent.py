@@ -92,7 +92,7 @@ def test_the_trace_of_a_question_shows_each_node_with_its_own_figures_in_order(s
     from experiments.plan import Session
     from experiments.results import ResultsWriter
     from graphs.context import Context
-    from observability.receiver import LangfuseReceiver, metadata
+    from tests.langfuse_receiver import LangfuseReceiver, metadata
     from observability.tracing import Tracing
 
     context = Context(endpoint=stack.settings.endpoint, manual_tokens=600, max_tokens=4,

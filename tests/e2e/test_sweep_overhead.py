@@ -38,6 +38,10 @@ def test_sweep_cold_grows_with_the_manual_and_hits_stay_flat(stack, tmp_path):
     assert [s["size"] for s in comparison["sizes"]] == [300, 600, 1200]
     assert comparison["cold_slope_ms_per_1k_tokens"] > 0
     assert comparison["hit_slope_ms_per_1k_tokens"] < comparison["cold_slope_ms_per_1k_tokens"]
+    # Every row carries its manual's size, so the chart draws from the run's own results.csv.
+    sizes = [int(r["manual_tokens"]) for r in cold]
+    assert sizes == sorted(set(sizes)) and all(0 < got <= budget for got, budget in zip(sizes, (300, 600, 1200)))
+    assert (tmp_path / "ttft_vs_manual_tokens.png").is_file()
 
 
 def test_overhead_times_the_same_calls_through_the_graph_and_a_bare_client(stack, tmp_path):

@@ -1,7 +1,7 @@
 """The gpu profile: one setting turns the same stack into vLLM's CUDA build with LMCache inside it.
 
 These tests pin the command line and environment the launcher gives vLLM, which is all that differs
-from the cpu profile; the H100 run (experiments/gpu/run_h100.sh) checks that they serve.
+from the cpu profile; the GPU runs (experiments/gpu/run_gpu.sh) check that they serve.
 """
 
 import json
@@ -12,9 +12,10 @@ from experiments.scenarios.base import ScenarioOptions
 from experiments.scenarios.tiers import Tiers
 from graphs.context import Context
 from lab.errors import UserError
-from serving.recipes import plan
-from serving.model import resolve_model_dir
+from lab.profile import cpu_tier_gib
 from lab.settings import resolve
+from serving.model import resolve_model_dir
+from serving.recipes import plan
 from serving.settings import StackSettings
 
 
@@ -30,16 +31,34 @@ def test_gpu_profile_serves_one_vllm_with_lmcache_inside_it():
     (vllm,) = plan(gpu_settings(load_format="dummy", attention_backend="FLASH_ATTN"), "/models/llama-8b")
     assert vllm.name == "vllm" and arg(vllm, "--model") == "/models/llama-8b"
     assert json.loads(arg(vllm, "--kv-transfer-config")) == {"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}
-    assert arg(vllm, "--gpu-memory-utilization") == "0.85"
+    assert arg(vllm, "--gpu-memory-utilization") == "0.9"  # vLLM sizes its KV cache from the card's memory
     assert arg(vllm, "--load-format") == "dummy" and arg(vllm, "--attention-backend") == "FLASH_ATTN"
     assert arg(vllm, "--max-model-len") == "32768"
-    assert "--no-enable-prefix-caching" in vllm.argv  # hits are LMCache's unless asked otherwise, as on cpu
+
+
+def test_gpu_profile_serves_as_production_does_cuda_graphs_and_vllms_cache_in_front_of_lmcache():
+    (vllm,) = plan(gpu_settings(), "/models/llama-8b")
+    assert "--enforce-eager" not in vllm.argv and "--no-enable-prefix-caching" not in vllm.argv
+    assert json.loads(arg(vllm, "--kv-transfer-config"))["kv_connector"] == "LMCacheConnectorV1"
+
+
+def test_eager_and_the_lmcache_only_measurement_are_one_setting_each(monkeypatch):
+    monkeypatch.setenv("LMLAB_ENFORCE_EAGER", "true")
+    monkeypatch.setenv("LMLAB_PREFIX_CACHING", "false")
+    (vllm,) = plan(gpu_settings(), "/models/llama-8b")
+    assert "--enforce-eager" in vllm.argv and "--no-enable-prefix-caching" in vllm.argv
+
+
+def test_lmcaches_cpu_tier_is_a_quarter_of_the_host_memory():
+    assert cpu_tier_gib(128 * 2**30) == 32.0
+    assert cpu_tier_gib(2 * 2**30) == 2.0  # never below 2 GiB
+    assert gpu_settings().lmcache_l1_gib == cpu_tier_gib()
 
 
 def test_lmcache_is_configured_through_its_environment_variables():
     (vllm,) = plan(gpu_settings(), "/models/llama-8b")
     assert vllm.env["LMCACHE_CHUNK_SIZE"] == "256"
-    assert vllm.env["LMCACHE_LOCAL_CPU"] == "True" and vllm.env["LMCACHE_MAX_LOCAL_CPU_SIZE"] == "20.0"
+    assert vllm.env["LMCACHE_LOCAL_CPU"] == "True" and vllm.env["LMCACHE_MAX_LOCAL_CPU_SIZE"] == str(cpu_tier_gib())
     assert "LMCACHE_LOCAL_DISK" not in vllm.env  # no disk tier unless LMLAB_DISK_DIR names one
     assert not any(k.startswith("VLLM_CPU_") for k in vllm.env)
 
@@ -59,7 +78,8 @@ def test_one_environment_variable_selects_the_profile_and_its_defaults(monkeypat
     monkeypatch.setenv("LMLAB_PROFILE", "gpu")
     monkeypatch.setenv("LMLAB_MODEL_DIR", "meta-llama/Llama-3.1-8B-Instruct")
     s = resolve(StackSettings)
-    assert (s.profile, s.max_model_len, s.lmcache_l1_gib, s.disk_path) == ("gpu", 32768, 20.0, None)
+    assert (s.profile, s.max_model_len, s.lmcache_l1_gib, s.disk_path) == ("gpu", 32768, cpu_tier_gib(), None)
+    assert (s.enforce_eager, s.prefix_caching) == (False, True)
     assert s.served_model_name == "Llama-3.1-8B-Instruct"
     assert resolve(Context).manual_tokens == 32000
 
@@ -77,7 +97,7 @@ def test_settings_the_user_gave_win_over_the_profile(monkeypatch):
 def test_lmcache_has_no_server_of_its_own_on_gpu():
     s = gpu_settings()
     assert s.lmcache_urls() == [] and set(s.ports()) == {"vllm_port"}
-    assert s.memory_estimate_gib() == 3 + 20  # host memory: vLLM and LMCache's CPU tier; the KV cache is on the GPU
+    assert s.memory_estimate_gib() == 3 + cpu_tier_gib()  # host memory: vLLM and LMCache's CPU tier; the KV cache is on the GPU
 
 
 def test_an_unknown_profile_names_the_variable_and_the_choices(monkeypatch):

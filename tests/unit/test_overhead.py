@@ -91,6 +91,7 @@ def test_bare_client_times_the_first_content_chunk_and_reads_usage_from_the_last
     assert result["answer"] == "The pass statement in Python is"
     assert (result["prompt_tokens"], result["completion_tokens"], result["cached_tokens"]) == (37, 6, 0)
     assert 0 <= result["ttft_ms"] <= result["total_ms"]
+    assert result["response_id"] == "chatcmpl-95dc9e7334c5cabb"  # what LMCache's log lines are joined on
     assert sent[0].url == "http://vllm/v1/chat/completions"
     assert b'"include_usage":true' in sent[0].content.replace(b" ", b"")
 

@@ -1,0 +1,152 @@
+"""Hit accounting: where an LMCache hit's TTFT goes, per manual size, on freshly started stacks.
+
+Per stack, size and repeat, on a fresh manual edition, one call at a time with the bare client:
+1. ``cold``: the first question (recompute; LMCache and vLLM's prefix cache store the KV);
+2. ``device_hit``: another question, served by vLLM's own prefix cache: the question's compute over
+   the cached context, with no KV to load;
+3. vLLM's prefix cache is emptied (``/reset_prefix_cache``), then ``lmcache_hit``: a third question,
+   whose prefix LMCache loads back from its CPU tier: the hit being accounted for;
+4. ``suffix_only``: a fourth question alone, without the manual: the request's fixed cost.
+LMCache's log is then read for the retrieve time of each ``lmcache_hit`` call (joined on its response
+id, see ``experiments.hit_accounting``) and the hit is split into fixed cost, KV load, compute and
+the rest. The scenario restarts its stack between stacks, so each stack starts fresh, and reports
+how far the stacks differ.
+
+Sizes: ``LMLAB_ACCOUNTING_SIZES`` (comma-separated manual tokens; default: ``--manual-tokens`` or the
+profile's manual budget). Stacks: ``LMLAB_ACCOUNTING_STACKS`` (default 2). It runs its own stack
+(name ``accounting``) with vLLM's prefix cache on, on both profiles.
+Writes ``accounting.json``, ``lmcache-requests.log`` (the LMCache lines the join read) and
+``hit_accounting.png`` (a stacked bar per size and stack) into the run folder;
+``python -m experiments.accounting_report RUN_DIR`` does the analysis again from those files.
+"""
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from clients.vllm import reset_prefix_cache
+from experiments.accounting_report import LOG_COPY, analyse, calls_table, keep_lines
+from experiments.clients import BARE, SUFFIX
+from experiments.hit_accounting import PARTS
+from experiments.plan import Session, questions_for
+from experiments.scenarios.base import Scenario, ScenarioOptions
+from lab.errors import UserError
+
+if TYPE_CHECKING:
+    from experiments.executor import Executor
+
+SIZES_VAR = "LMLAB_ACCOUNTING_SIZES"
+STACKS_VAR = "LMLAB_ACCOUNTING_STACKS"
+
+
+def planned_sizes(default: int) -> list[int]:
+    """``LMLAB_ACCOUNTING_SIZES`` as ascending token counts, or ``[default]`` when unset."""
+    text = os.environ.get(SIZES_VAR, "").replace(" ", "")
+    if not text:
+        return [default]
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part})
+    except ValueError:
+        sizes = []
+    if not sizes or sizes[0] < 1:
+        raise UserError(
+            f"{SIZES_VAR}={text!r} is not a comma-separated list of manual sizes in tokens, e.g. 8000,16000,31000"
+        )
+    return sizes
+
+
+def planned_stacks() -> int:
+    text = os.environ.get(STACKS_VAR, "2")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UserError(f"{STACKS_VAR}={text!r} is not a number of stacks, e.g. 2")
+    return int(text)
+
+
+class HitAccounting(Scenario):
+    name = "hit_accounting"
+    description = "an LMCache hit split into fixed cost, KV load, compute over the cached context and the rest"
+    default_expect = None
+    stack_overrides = {
+        "name": "accounting",
+        "prefix_caching": True,
+        "vllm_port": 8150,
+        "lmcache_port": 5590,
+        "lmcache_http_port": 8099,
+    }
+    needs_launcher = True
+    kv_from_earlier_sessions = True
+
+    def __init__(self, concurrency: int | None = None):
+        super().__init__(concurrency)
+        self._out: Path | None = None
+        self._log: Path | None = None
+        self._startups: dict[int, float] = {}
+
+    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+        sizes = planned_sizes(opts.manual_tokens or opts.context.manual_tokens)
+        stack = opts.stack
+        # LMCache runs inside vLLM on gpu and logs there; on cpu its own server logs.
+        self._log = stack.log_dir / ("vllm.log" if stack.settings.gpu else "lmcache.log")
+        reset = lambda: reset_prefix_cache(opts.context.endpoint, opts.context.api_key)
+        sessions = []
+        for s in range(planned_stacks()):
+            for size in sizes:
+                ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
+                for r in range(opts.repeats):
+                    q = questions_for(s * 7 + r, 4)
+                    key, edition = f"{self.name}-s{s}-{size}-r{r}", f"edition {opts.run_id}-s{s}-{size}-r{r}"
+                    first = s > 0 and size == sizes[0] and r == 0
+                    sessions += [
+                        Session(key, r, q[:2], ["cold", "device_hit"], edition, ctx, client=BARE,
+                                before=self._restarter(stack, s) if first else None),
+                        Session(f"{key}-lmcache", r, q[2:3], ["lmcache_hit"], edition, ctx, client=BARE, before=reset),
+                        Session(f"{key}-suffix", r, q[3:], ["suffix_only"], "", ctx, client=SUFFIX),
+                    ]  # fmt: skip
+        return sessions
+
+    def _restarter(self, stack, s: int):
+        def restart() -> None:
+            stack.down(quiet=True)
+            start = time.monotonic()
+            stack.up()
+            self._startups[s] = round(time.monotonic() - start, 1)
+
+        return restart
+
+    def run(self, sessions: list[Session], executor: "Executor") -> None:
+        self._out = executor.writer.path.parent
+        super().run(sessions, executor)
+
+    def comparison(self, df: pd.DataFrame) -> dict:
+        if self._out is None:
+            return {}
+        lines = self._log.read_text(errors="replace").splitlines() if self._log and self._log.is_file() else []
+        kept = keep_lines(lines)
+        (self._out / LOG_COPY).write_text("\n".join(kept) + ("\n" if kept else ""))
+        return analyse(self._out, calls_table(df[df["scenario"] == self.name]), kept, self._startups)
+
+    def summary_lines(self, comparison: dict) -> list[str]:
+        lines = []
+        for size, per in sorted(comparison.get("sizes", {}).items(), key=lambda kv: int(kv[0])):
+            for s, split in sorted(per["stacks"].items()):
+                parts = ", ".join(f"{p} {split[p]:.0f}" for p in PARTS)
+                lines.append(f"{int(size):>6} tokens, stack {s}: hit {split['hit_ms']:.0f} ms = {parts} ms "
+                             f"(rest {split['rest_share']:+.0%}{'' if split['adds_up'] else ', UNEXPLAINED'})")  # fmt: skip
+            if per.get("hit_spread") is not None:
+                lines.append(f"{int(size):>6} tokens: spread of the hit between stacks {per['hit_spread']:.1%}")
+        return lines
+
+    def check(self, comparison: dict, expect: float | None) -> str | None:
+        if not comparison.get("sizes"):
+            return "no LMCache hit could be accounted for (no calls, or no retrieve in LMCache's log)"
+        for size, per in comparison["sizes"].items():
+            for s, split in per["stacks"].items():
+                if not split["device_hit_verified"]:
+                    return f"{size} tokens, stack {s}: the device_hit calls were not served by vLLM's prefix cache, so compute is unknown"
+                if not split["lmcache_hit_verified"]:
+                    return f"{size} tokens, stack {s}: the lmcache_hit calls were not served by LMCache alone"
+        return None
