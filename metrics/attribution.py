@@ -21,18 +21,13 @@ def serving_instance(before: list[dict | None], after: list[dict | None], names:
     """The name of the one instance whose prompt-token counter moved between ``before`` and ``after``
     (per-instance counter snapshots, None where an instance did not answer); ``UNKNOWN`` when none
     or several moved, or a snapshot is missing for an instance that may have served it."""
-    moved, missing = [], False
-    for name, b, a in zip(names, before, after, strict=True):
-        if b is None or a is None:
-            missing = True
-            continue
-        if delta(b, a).get(PROMPT_TOKENS, 0) > 0:
-            moved.append(name)
-    if len(moved) == 1:
-        return moved[0]
-    if not moved and missing:
-        return UNKNOWN  # the instance that did not answer may have been the one
-    return UNKNOWN
+    moved = [
+        name
+        for name, b, a in zip(names, before, after, strict=True)
+        if b is not None and a is not None and delta(b, a).get(PROMPT_TOKENS, 0) > 0
+    ]
+    # None moved: the instance that did not answer may have been the one; several: calls overlapped.
+    return moved[0] if len(moved) == 1 else UNKNOWN
 
 
 def hit_source(sharing: str, device: int | None, l1: int | None, l2: int | None) -> str:
