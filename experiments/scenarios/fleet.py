@@ -63,20 +63,36 @@ def cell_settings(base: StackSettings, policy: str, sharing: str) -> StackSettin
     return replace(base, router=policy, sharing=sharing, redis=sharing == "redis", **more)
 
 
+def chosen_cells() -> list[tuple[str, str]]:
+    """The cells ``LMLAB_FLEET_CELLS`` names, else the default grid."""
+    text = os.environ.get(CELLS_ENV, "")
+    return parse_cells(text) if text.strip() else list(DEFAULT_CELLS)
+
+
+class _FirstCellStack:
+    """The fleet's own stack, laid out as the grid's first cell, so that the stack the run starts is
+    the one the first cell uses (a bad cell is refused here, before anything starts)."""
+
+    BASE = {
+        "name": "fleet", "instances": 2, "kv_cache_gib": 1, "lmcache_l1_gib": 0.5, "vllm_port": 8200,
+        "lmcache_port": 5620, "lmcache_http_port": 8210, "router_port": 8220, "redis_port": 6392,
+    }  # fmt: skip
+
+    def __get__(self, obj, cls) -> dict:
+        policy, sharing = chosen_cells()[0]
+        return {**self.BASE, "router": policy, "sharing": sharing, **({"disk_dir": "off"} if sharing == "redis" else {})}
+
+
 class FleetScenario(Scenario):
     name = "fleet"
     description = "N vLLM instances behind vllm-router: routing policy x LMCache sharing"
-    stack_overrides = {
-        "name": "fleet", "instances": 2, "router": "round_robin", "sharing": "none", "kv_cache_gib": 1,
-        "lmcache_l1_gib": 0.5, "vllm_port": 8200, "lmcache_port": 5620, "lmcache_http_port": 8210,
-        "router_port": 8220, "redis_port": 6392,
-    }  # fmt: skip
+    stack_overrides = _FirstCellStack()
     needs_launcher = True
     min_questions = 2
 
     def __init__(self, concurrency: int | None = None):
         super().__init__(concurrency)
-        self.cells = parse_cells(os.environ[CELLS_ENV]) if os.environ.get(CELLS_ENV, "").strip() else list(DEFAULT_CELLS)
+        self.cells = chosen_cells()
         self.instances: int | None = None
         self.questions: int | None = None
         self._current: tuple[str, str] | None = None
