@@ -43,10 +43,12 @@ def stream_chat(
     temperature: float,
     api_key: str = "",
     timeout: float = 600.0,
+    headers: dict[str, str] | None = None,
 ) -> dict:
-    """Stream one ``/v1/chat/completions`` call and time it."""
+    """Stream one ``/v1/chat/completions`` call and time it (``headers``: extra request headers,
+    such as the session id a router hashes)."""
     url = endpoint.rstrip("/") + "/chat/completions"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key and api_key != "EMPTY" else {}
+    headers = dict(headers or {}) | ({"Authorization": f"Bearer {api_key}"} if api_key and api_key != "EMPTY" else {})
     body = chat_body(model, messages, max_tokens, temperature)
     parts: list[str] = []
     usage: dict = {}

@@ -26,6 +26,7 @@ BENCH_ARGS: dict[str, dict] = {
     "sweep": {},
     "overhead": {"repeats": 6},
     "load": {"concurrency": 8, "questions": 20, "repeats": 1},
+    "fleet": {"questions": 5, "repeats": 2},
     "agent": {},
     # W swept past every tier (sizes from the capacity model), 2 rotation passes, round robin and Zipf-like.
     "capacity": {"repeats": 2},

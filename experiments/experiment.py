@@ -116,7 +116,10 @@ def call_line(record: CallRecord, n: int, total: int) -> str:
         tiers = f"  (vLLM {record.device_hit_tokens}, LMCache L1 {record.lmcache_l1_hit_tokens}, L2 {record.lmcache_l2_hit_tokens})"
     predicted = record.predicted_cached_tokens
     shared = f" (predicted {predicted}, shared prefix {record.shared_prefix_tokens})" if predicted is not None else ""
-    return (f"  [{n}/{total}] {record.session} q{record.question_id} {record.variant:<5} "
+    where = f" on {record.instance}" if record.instance else ""  # a fleet: the instance that served it
+    if record.error:
+        return f"  [{n}/{total}] {record.session} q{record.question_id} {record.variant:<5}{where} error: {record.error}"
+    return (f"  [{n}/{total}] {record.session} q{record.question_id} {record.variant:<5}{where} "
             f"TTFT {record.ttft_ms:>8.0f} ms  cached {record.cached_tokens}/{record.prompt_tokens}{shared}{tiers}")  # fmt: skip
 
 

@@ -50,6 +50,7 @@ class CallRecord:
     lmcache_hit_tokens: int | None = _col(summary="median")
     lmcache_l1_hit_tokens: int | None = _col(summary="median")
     lmcache_l2_hit_tokens: int | None = _col(summary="median")
+    hit_source: str = _col("")  # where a fleet call's cached tokens came from, as measured (metrics.attribution)
     hit_rate: float | None = _col()
     device_hit_rate: float | None = _col(summary="mean")
     lmcache_hit_rate: float | None = _col(summary="mean")
@@ -59,6 +60,7 @@ class CallRecord:
     predicted_cached_tokens: int | None = _col(summary="median")
     first_difference: str = _col("", trace=False)
     cache_note: str = _col("")
+    error: str = _col("")  # a call that failed but did not stop the run (a fleet instance lost mid-call)
     # What an agent node fell back to when the model's reply did not parse ("" when it did).
     fallback: str = _col("")
     # The working set a scenario keeps in rotation (capacity): its size, the pass, the visiting order,

@@ -24,8 +24,9 @@ SERVER_ENV = {
 
 
 def plan(settings: StackSettings, model_dir: Path | str, redis_password: str = "") -> list[Service]:
-    """The services of a stack, in start order: Redis (if asked for), then per instance LMCache and
-    vLLM. ``redis_password``: the one the launched Redis requires and LMCache sends."""
+    """The services of a stack, in start order: Redis (if asked for), then per instance LMCache (one
+    for all in ``node`` sharing) and vLLM, then the router in front of them (if asked for).
+    ``redis_password``: the one the launched Redis requires and LMCache sends."""
     services = []
     if settings.redis and not settings.redis_url:
         services.append(redis_server(settings, redis_password))
@@ -33,10 +34,33 @@ def plan(settings: StackSettings, model_dir: Path | str, redis_password: str = "
         if settings.gpu:  # LMCache runs inside vLLM
             services.append(vllm_gpu(settings, model_dir))
             continue
-        if settings.lmcache:
+        if i < settings.lmcache_servers:
             services.append(lmcache_server(settings, i, redis_password))
         services.append(vllm_cpu(settings, model_dir, i))
+    if settings.router:
+        services.append(router(settings))
     return services
+
+
+def router(settings: StackSettings) -> Service:
+    """vllm-router (vLLM's Rust load balancer) in front of every instance, with the stack's policy.
+
+    It checks its workers every few seconds (its default is 60 s), so a dead instance is routed
+    around soon; its Prometheus exporter gets a port of its own (the default, 29000, is shared)."""
+    exe = Path(sys.executable).with_name("vllm-router")
+    if not exe.exists():
+        raise UserError("vllm-router is not installed in this environment; run `make setup` (it is pinned in requirements.lock)")
+    workers = [e.removesuffix("/v1") for e in settings.endpoints()]
+    argv = [
+        str(exe), "--host", settings.host, "--port", str(settings.router_port),
+        "--worker-urls", *workers, "--policy", settings.router,
+        "--prometheus-host", settings.host, "--prometheus-port", str(settings.router_metrics_port),
+        "--health-check-interval-secs", "2", "--health-failure-threshold", "1",
+        "--worker-startup-timeout-secs", str(settings.start_timeout_s),
+        "--log-level", "info",
+    ]  # fmt: skip
+    # The router passes a client's Authorization header on to the workers, so no key goes on its command line.
+    return Service(name="router", argv=argv, port=settings.router_port, health_url=f"http://{settings.host}:{settings.router_port}/health")
 
 
 def _name(base: str, i: int) -> str:
@@ -103,7 +127,7 @@ def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
             "kv_role": "kv_both",
             "kv_connector_extra_config": {
                 "lmcache.mp.host": f"tcp://{settings.host}",
-                "lmcache.mp.port": settings.lmcache_port + i,
+                "lmcache.mp.port": settings.lmcache_port + settings.lmcache_server_of(i),
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]

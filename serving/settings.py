@@ -10,6 +10,14 @@ from lab.settings import check_profile
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
+# vllm-router's policies (``vllm-router --help``), and how a fleet's instances share LMCache.
+ROUTER_POLICIES = ("round_robin", "consistent_hash", "cache_aware", "kv_aware", "power_of_two", "sticky_least_loaded", "random")
+SHARING_MODES = {
+    "none": "each instance has its own LMCache server (memory + disk)",
+    "node": "every instance joins one LMCache server on this machine",
+    "redis": "each instance has its own LMCache server, with Redis as the shared L2 tier",
+}
+
 
 @dataclass(frozen=True, kw_only=True)
 class StackSettings:
@@ -84,11 +92,28 @@ class StackSettings:
     )
     instances: int = field(
         default=1,
-        metadata={"description": "vLLM instances, each with its own LMCache server; instance i uses the base ports + i."},
+        metadata={"description": "vLLM instances (each with its own LMCache server unless sharing=node); instance i uses the base ports + i."},
+    )
+    sharing: str = field(
+        default="none",
+        metadata={"description": "How instances share LMCache: " + "; ".join(f"{k}: {v}" for k, v in SHARING_MODES.items()) + "."},
+    )
+    router: str = field(
+        default="",
+        metadata={"description": "Put vllm-router in front of the instances with this policy (" + ", ".join(ROUTER_POLICIES) + "); "
+                                 "the router is then the stack's one endpoint. Empty: no router."},
+    )
+    router_port: int = field(
+        default=8190,
+        metadata={"description": "Port of the router's OpenAI endpoint."},
+    )
+    router_metrics_port: int = field(
+        default=0,
+        metadata={"description": "Port of the router's Prometheus /metrics. 0: router_port + 1."},
     )
     redis: bool = field(
         default=False,
-        metadata={"description": "Give every LMCache server a shared Redis L2 tier, so instances reuse each other's KV."},
+        metadata={"description": "The same as sharing=redis: every LMCache server gets a shared Redis L2 tier."},
     )
     redis_port: int = field(default=6390, metadata={"description": "Port of the Redis server the launcher starts."})
     redis_url: str = field(
@@ -104,10 +129,24 @@ class StackSettings:
 
     def __post_init__(self) -> None:
         check_profile(self.profile)
+        if self.sharing not in SHARING_MODES:
+            raise UserError(f"LMLAB_SHARING={self.sharing!r} is not a sharing mode; use one of {', '.join(SHARING_MODES)}")
+        if self.router and self.router not in ROUTER_POLICIES:
+            raise UserError(f"LMLAB_ROUTER={self.router!r} is not a vllm-router policy; use one of {', '.join(ROUTER_POLICIES)}")
+        if self.instances < 1:
+            raise UserError(f"LMLAB_INSTANCES={self.instances} must be at least 1")
+        if self.sharing != "none" and not self.lmcache:
+            raise UserError(f"LMLAB_SHARING={self.sharing} shares LMCache, but LMLAB_LMCACHE is off")
+        # One setting: redis=true is sharing=redis, kept so that older configurations still work.
+        if self.redis and self.sharing == "none":
+            object.__setattr__(self, "sharing", "redis")
+        object.__setattr__(self, "redis", self.sharing == "redis")
+        if not self.router_metrics_port:
+            object.__setattr__(self, "router_metrics_port", self.router_port + 1)
         if self.gpu:
             if self.served_model_name == DEFAULT_MODEL_NAME:  # the default names SmolLM2: on gpu, name the user's model
                 object.__setattr__(self, "served_model_name", self.model_dir.rstrip("/").rsplit("/", 1)[-1] or DEFAULT_MODEL_NAME)
-            if self.redis or self.instances > 1:
+            if self.redis or self.instances > 1 or self.router or self.sharing != "none":
                 # Not wired yet: LMCache inside vLLM takes its remote tier from other settings than the MP server.
                 raise UserError("the gpu profile runs one vLLM instance without Redis for now; "
                                 "use LMLAB_PROFILE=cpu for the sharing scenario")
@@ -144,17 +183,38 @@ class StackSettings:
 
     @property
     def endpoint(self) -> str:
-        """The first instance's OpenAI base URL."""
-        return self.endpoints()[0]
+        """The stack's one OpenAI base URL: the router's when there is one, else the first instance's."""
+        return self.router_endpoint if self.router else self.endpoints()[0]
+
+    @property
+    def router_endpoint(self) -> str:
+        return f"http://{self.host}:{self.router_port}/v1"
+
+    @property
+    def router_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.router_metrics_port}/metrics"
 
     def endpoints(self) -> list[str]:
+        """Each vLLM instance's own OpenAI base URL (behind the router, when there is one)."""
         return [f"http://{self.host}:{self.vllm_port + i}/v1" for i in range(self.instances)]
 
+    @property
+    def lmcache_servers(self) -> int:
+        """LMCache servers the stack runs: one per instance, or one for all in ``node`` sharing."""
+        if not self.lmcache or self.gpu:
+            return 0
+        return 1 if self.sharing == "node" else self.instances
+
+    def lmcache_server_of(self, i: int) -> int:
+        """The LMCache server instance i talks to."""
+        return 0 if self.sharing == "node" else i
+
     def lmcache_urls(self) -> list[str]:
-        """Each instance's LMCache server HTTP root (health, /metrics); empty without LMCache."""
-        if not self.lmcache or self.gpu:  # inside vLLM on gpu: no server of its own, hits show on vLLM's /metrics
+        """Each instance's LMCache server HTTP root (health, /metrics), one per instance even when
+        instances share a server (``node``: the same URL); empty without LMCache."""
+        if not self.lmcache_servers:  # inside vLLM on gpu: no server of its own, hits show on vLLM's /metrics
             return []
-        return [f"http://{self.host}:{self.lmcache_http_port + i}" for i in range(self.instances)]
+        return [f"http://{self.host}:{self.lmcache_http_port + self.lmcache_server_of(i)}" for i in range(self.instances)]
 
     @property
     def redis_target(self) -> tuple[str, int] | None:
@@ -172,20 +232,25 @@ class StackSettings:
         for i in range(self.instances):
             suffix = f" + {i}" if i else ""
             ports[f"vllm_port{suffix}"] = self.vllm_port + i
-            if self.lmcache and not self.gpu:
+            if i < self.lmcache_servers:
                 ports[f"lmcache_port{suffix}"] = self.lmcache_port + i
                 ports[f"lmcache_http_port{suffix}"] = self.lmcache_http_port + i
         if self.redis and not self.redis_url:
             ports["redis_port"] = self.redis_port
+        if self.router:
+            ports["router_port"] = self.router_port
+            ports["router_metrics_port"] = self.router_metrics_port
         return ports
 
     def memory_estimate_gib(self) -> float:
-        """Rough host memory the stack needs: per instance ~3 GiB of vLLM itself, its KV cache and LMCache's L1 pool.
+        """Rough host memory the stack needs: per instance ~3 GiB of vLLM itself and its KV cache, per
+        LMCache server its L1 pool, and the router (~0.1 GiB).
 
         On gpu the KV cache lives in GPU memory, so only vLLM and LMCache's CPU tier count."""
+        router = 0.1 if self.router else 0
         if self.gpu:
             return self.instances * (3 + (self.lmcache_l1_gib if self.lmcache else 0))
-        return self.instances * (3 + self.kv_cache_gib + (self.lmcache_l1_gib if self.lmcache else 0))
+        return self.instances * (3 + self.kv_cache_gib) + self.lmcache_servers * self.lmcache_l1_gib + router
 
     def as_dict(self) -> dict:
         """All settings, with the API key masked: this lands in state files and run summaries."""

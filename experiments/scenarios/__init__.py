@@ -5,6 +5,7 @@ from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.scenarios.capacity import Capacity
 from experiments.scenarios.cold_hit import ColdHit, ColdHitLMCacheOnly
 from experiments.scenarios.equivalence import Equivalence
+from experiments.scenarios.fleet import FleetScenario
 from experiments.scenarios.hit_accounting import HitAccounting
 from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
@@ -16,7 +17,7 @@ from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
 SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Sharing, Equivalence, Load, Sweep,
-                                                            Overhead, Soak, Agent, Capacity, HitAccounting]}
+                                                            Overhead, Soak, Agent, Capacity, HitAccounting, FleetScenario]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

@@ -22,6 +22,9 @@ The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
   installed, too little memory for the stack, an unknown LMLAB_PROFILE, the gpu profile without
   a model, a non-loopback LMLAB_HOST without LMLAB_API_KEY
 LangGraph Studio, ``make studio``: a non-loopback LMLAB_HOST without LMLAB_API_KEY
+A fleet (``LMLAB_INSTANCES=N LMLAB_ROUTER=<policy>``): an unknown policy or sharing mode, N below 1,
+  more instances than memory allows, a router port in use; the fleet scenario: a bad
+  LMLAB_FLEET_CELLS cell
 """
 
 import json
@@ -178,13 +181,20 @@ LAUNCHER_CASES = {
                                   ["redis-server is not installed", "make setup"]),
     "too little memory": ({"LMLAB_INSTANCES": "2", "LMLAB_KV_CACHE_GIB": "64"}, ["need about", "GiB", "LMLAB_KV_CACHE_GIB"]),
     "unknown profile": ({"LMLAB_PROFILE": "tpu"}, ["LMLAB_PROFILE='tpu' is not a profile", "cpu, gpu"]),
+    "unknown router policy": ({"LMLAB_INSTANCES": "2", "LMLAB_ROUTER": "fastest"},
+                              ["LMLAB_ROUTER='fastest' is not a vllm-router policy", "round_robin", "consistent_hash"]),
+    "unknown sharing mode": ({"LMLAB_INSTANCES": "2", "LMLAB_SHARING": "cluster"},
+                             ["LMLAB_SHARING='cluster' is not a sharing mode", "none, node, redis"]),
+    "no instances": ({"LMLAB_INSTANCES": "0", "LMLAB_ROUTER": "round_robin"}, ["LMLAB_INSTANCES=0 must be at least 1"]),
+    "a fleet too big for memory": ({"LMLAB_INSTANCES": "40", "LMLAB_ROUTER": "round_robin", "LMLAB_SHARING": "node"},
+                                   ["40 instance(s) need about", "GiB", "LMLAB_KV_CACHE_GIB"]),
     "gpu profile without a model": ({"LMLAB_PROFILE": "gpu", "LMLAB_LMCACHE_L1_GIB": "1"},
                                     ["the gpu profile serves your own model", "LMLAB_MODEL_DIR", "hub id"]),
     "non-loopback host without an API key": ({"LMLAB_HOST": "0.0.0.0", "LMLAB_API_KEY": ""},
                                              ["LMLAB_HOST='0.0.0.0' is not a loopback address", "vLLM would answer anyone",
                                               "set LMLAB_API_KEY", "or bind 127.0.0.1"]),
 }  # fmt: skip
-BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE"}  # left out when checking what the refused stack left behind
+BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE", "LMLAB_ROUTER", "LMLAB_SHARING", "LMLAB_INSTANCES"}  # left out when checking what the refused stack left behind
 
 
 @pytest.mark.parametrize("case", LAUNCHER_CASES)
@@ -194,3 +204,22 @@ def test_serving_up_refuses(case, bad, tmp_path, monkeypatch):
     proc = run_cli("serving", "up", env=env)
     valid = {k: v for k, v in env.items() if k.startswith("LMLAB_") and k not in BAD_VALUES}  # the stack it would be
     assert_refused(proc, *words, stack=settings_from(valid, monkeypatch))
+
+
+def test_a_router_port_in_use(tmp_path, monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = own_stack_env(tmp_path, LMLAB_INSTANCES="2", LMLAB_ROUTER="round_robin", LMLAB_ROUTER_PORT=str(port),
+                            LMLAB_ROUTER_METRICS_PORT=str(free_port()))  # fmt: skip
+        proc = run_cli("serving", "up", env=env)
+    assert_refused(proc, f"port {port} on 127.0.0.1 is already in use", "LMLAB_ROUTER_PORT", stack=settings_from(env, monkeypatch))
+
+
+def test_a_fleet_cell_that_does_not_exist(tmp_path, monkeypatch):
+    env = own_stack_env(tmp_path, LMLAB_FLEET_CELLS="round_robin:none,fastest:node")
+    out = tmp_path / "run"
+    proc = run_cli("experiments.run_graph", "--scenario", "fleet", "--out", str(out), env={**NO_LANGFUSE_ENV, **env})
+    assert_refused(proc, "LMLAB_FLEET_CELLS: 'fastest:node' is not a cell", "policy:sharing", out=out,
+                   stack=settings_from({**env, "LMLAB_INSTANCES": "2", "LMLAB_ROUTER": "round_robin"}, monkeypatch))  # fmt: skip

@@ -1,0 +1,174 @@
+"""A fleet: N vLLM instances behind vllm-router, each (routing policy, LMCache sharing) cell measured.
+
+The scenario runs its own stack (name ``fleet``, N=2 by ``LMLAB_INSTANCES``) and, per cell of the
+grid, brings the fleet to that cell's layout (a new policy restarts the router alone, a new sharing mode the
+whole fleet), then asks R sessions of Q questions, each on a fresh manual edition, through the
+router, one call at a time (``experiments.fleet_client``): every row names the instance that served
+it and the measured source of its hits. ``LMLAB_FLEET_CELLS`` picks cells, e.g.
+``round_robin:none,consistent_hash:none``; the default grid is ``DEFAULT_CELLS``.
+
+Sharing modes: ``none`` (each instance its own LMCache server, memory + disk), ``node`` (one LMCache
+server for all), ``redis`` (each its own server, Redis as shared L2; the disk tier is off there so
+that every L2 hit is Redis, and after each call the client waits until every server has finished
+writing to Redis, so that the next call, on any instance, can find it).
+
+Pass mark (exit 1 when missed), for the cells the grid holds:
+- ``round_robin/none``: the first N calls of a session go one to each instance and are cold, so
+  the hits are (Q - N) / (Q - 1) of questions 2..Q (within half a question per session);
+- ``round_robin/node`` and ``round_robin/redis``: hits on at least 90% of questions 2..Q;
+- ``consistent_hash/none``: hits on at least 90% (the session id is the header the router hashes).
+Other cells (``cache_aware``, ``kv_aware``, ...) are reported where the measurements put them.
+"""
+
+import os
+from dataclasses import replace
+
+import pandas as pd
+
+from experiments.fleet_client import Fleet, FleetClient
+from experiments.fleet_grid import grid, round_robin_alone_share
+from experiments.plan import Session, questions_for
+from experiments.scenarios.base import Scenario, ScenarioOptions
+from lab.errors import UserError
+from serving.launcher import Stack
+from serving.router import switch_policy
+from serving.settings import ROUTER_POLICIES, SHARING_MODES, StackSettings
+
+CELLS_ENV = "LMLAB_FLEET_CELLS"
+DEFAULT_CELLS = [("round_robin", "none"), ("round_robin", "node"), ("round_robin", "redis"),
+                 ("consistent_hash", "none"), ("cache_aware", "none")]  # fmt: skip
+SHARED_AT_LEAST = 0.90
+
+
+def parse_cells(text: str) -> list[tuple[str, str]]:
+    """``policy:sharing,policy:sharing`` -> cells, in order; a UserError names a bad one."""
+    cells = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        policy, sep, sharing = item.partition(":")
+        if not sep or policy not in ROUTER_POLICIES or sharing not in SHARING_MODES:
+            raise UserError(f"{CELLS_ENV}: {item!r} is not a cell; write policy:sharing, policy one of "
+                            f"{', '.join(ROUTER_POLICIES)}, sharing one of {', '.join(SHARING_MODES)}")  # fmt: skip
+        if (policy, sharing) not in cells:
+            cells.append((policy, sharing))
+    if not cells:
+        raise UserError(f"{CELLS_ENV} names no cell; write e.g. round_robin:none,consistent_hash:none")
+    return cells
+
+
+def cell_settings(base: StackSettings, policy: str, sharing: str) -> StackSettings:
+    """The fleet's settings for one cell. Redis cells drop the disk tier: every L2 hit is then Redis."""
+    more = {"disk_dir": "off"} if sharing == "redis" else {}
+    return replace(base, router=policy, sharing=sharing, redis=sharing == "redis", **more)
+
+
+def chosen_cells() -> list[tuple[str, str]]:
+    """The cells ``LMLAB_FLEET_CELLS`` names, else the default grid."""
+    text = os.environ.get(CELLS_ENV, "")
+    return parse_cells(text) if text.strip() else list(DEFAULT_CELLS)
+
+
+class _FirstCellStack:
+    """The fleet's own stack, laid out as the grid's first cell, so that the stack the run starts is
+    the one the first cell uses (a bad cell is refused here, before anything starts)."""
+
+    BASE = {
+        "name": "fleet", "instances": 2, "kv_cache_gib": 1, "lmcache_l1_gib": 0.5, "vllm_port": 8200,
+        "lmcache_port": 5620, "lmcache_http_port": 8210, "router_port": 8220, "redis_port": 6392,
+    }  # fmt: skip
+
+    def __get__(self, obj, cls) -> dict:
+        policy, sharing = chosen_cells()[0]
+        return {**self.BASE, "router": policy, "sharing": sharing, **({"disk_dir": "off"} if sharing == "redis" else {})}
+
+
+class FleetScenario(Scenario):
+    name = "fleet"
+    description = "N vLLM instances behind vllm-router: routing policy x LMCache sharing"
+    stack_overrides = _FirstCellStack()
+    needs_launcher = True
+    min_questions = 2
+
+    def __init__(self, concurrency: int | None = None):
+        super().__init__(concurrency)
+        self.cells = chosen_cells()
+        self.instances: int | None = None
+        self.questions: int | None = None
+        self._current: tuple[str, str] | None = None
+
+    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+        base = opts.stack.settings
+        self.instances, self.questions = base.instances, opts.questions
+        started = (base.router, base.sharing)
+        # The cell the stack already has goes first, then cells of the same sharing mode (a policy
+        # change restarts only the router), then the others, mode by mode.
+        modes = list(dict.fromkeys([base.sharing] + [s for _, s in self.cells]))
+        cells = sorted(self.cells, key=lambda c: (c != started, modes.index(c[1])))
+        ctx = replace(opts.context, layout="manual_first", endpoint=base.endpoints()[0], lmcache_metrics_url="", metrics_per_call=False)
+        sessions = []
+        for policy, sharing in cells:
+            settings = cell_settings(base, policy, sharing)
+            client = FleetClient(Fleet.of(settings), settle_l2=sharing == "redis")
+            for r in range(opts.repeats):
+                sessions.append(Session(
+                    f"{self.name}-{policy}-{sharing}-r{r}", r, questions_for(r, opts.questions), [f"{policy}/{sharing}"] * opts.questions,
+                    f"edition {opts.run_id}-{policy}-{sharing}-{r}", ctx, client=client,
+                    before=lambda cell=(policy, sharing), s=settings: self._bring_up(cell, s),
+                ))  # fmt: skip
+        return sessions
+
+    def _bring_up(self, cell: tuple[str, str], settings: StackSettings) -> None:
+        """Give the fleet this cell's layout, once per cell: a fleet that differs only by policy gets
+        a new router alone; otherwise the launcher reuses a stack that already has the layout and
+        replaces the one recorded under the same name."""
+        if self._current != cell:
+            if not switch_policy(settings):
+                Stack(settings).up()
+            self._current = cell
+
+    def comparison(self, df: pd.DataFrame) -> dict:
+        table = grid(df)
+        q = self.questions or int(df.loc[df["scenario"] == self.name, "question_id"].max() + 1)
+        n = self.instances or 2
+        return {
+            "instances": n,
+            "questions": q,
+            "round_robin_none_expected": round(round_robin_alone_share(q, n), 4),
+            "cells": table.to_dict("records"),
+        }
+
+    def report_rows(self, comparison: dict) -> list[dict]:
+        pct = lambda v: "-" if v is None or v != v else f"{v:.0%}"  # noqa: E731
+        ms = lambda v: "-" if v is None or v != v else f"{v:.0f} ms"  # noqa: E731
+        return [
+            {"policy": c["policy"], "sharing": c["sharing"], "calls": c["calls"], "errors": c["errors"],
+             "hits q2..Q": pct(c["hit_share_later"]), "TTFT p50 q2..Q": ms(c["ttft_p50_later_ms"]),
+             "TTFT p95 q2..Q": ms(c["ttft_p95_later_ms"]), "calls per instance": c["calls_per_instance"],
+             "hit sources q2..Q": c["later_sources"]}
+            for c in comparison.get("cells", [])
+        ]  # fmt: skip
+
+    def summary_lines(self, comparison: dict) -> list[str]:
+        lines = []
+        for c in comparison.get("cells", []):
+            share = c["hit_share_later"]
+            lines.append(f"{c['policy']}/{c['sharing']}: hits on [bold]{'-' if share is None else f'{share:.0%}'}[/] of questions 2..Q "
+                         f"({c['calls_per_instance']}; {c['errors']} errors)")  # fmt: skip
+        return lines
+
+    def check(self, comparison: dict, expect: float | None) -> str | None:
+        cells = {(c["policy"], c["sharing"]): c for c in comparison.get("cells", [])}
+        q, n = comparison.get("questions") or 2, comparison.get("instances") or 2
+        rr = cells.get(("round_robin", "none"))
+        if rr is not None:
+            want, got = comparison["round_robin_none_expected"], rr["hit_share_later"]
+            if got is None or abs(got - want) > 0.5 / max(q - 1, 1):
+                return (f"round_robin/none hit {got if got is None else f'{got:.0%}'} of questions 2..Q; "
+                        f"with {n} instances and no sharing the expected share is {want:.0%}")  # fmt: skip
+        for cell in (("round_robin", "node"), ("round_robin", "redis"), ("consistent_hash", "none")):
+            c = cells.get(cell)
+            if c is not None and (c["hit_share_later"] is None or c["hit_share_later"] < SHARED_AT_LEAST):
+                got = c["hit_share_later"]
+                return f"{'/'.join(cell)} hit {'-' if got is None else f'{got:.0%}'} of questions 2..Q, below {SHARED_AT_LEAST:.0%}"
+        return None
