@@ -5,10 +5,14 @@ import functools
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from lab.errors import UserError
+
+
+BUG_EXIT = 70  # EX_SOFTWARE from sysexits.h
 
 
 def _interrupt(*_) -> None:
@@ -24,7 +28,9 @@ def handle_interrupts() -> None:
 
 def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Wrap a ``main(argv) -> exit code``: a UserError is printed as one line and exits with its code
-    (no traceback); Ctrl-C or SIGTERM unwinds the command (its ``finally`` blocks run) and exits 130."""
+    (no traceback); Ctrl-C or SIGTERM unwinds the command (its ``finally`` blocks run) and exits 130.
+    Anything else is a bug in the lab: its traceback, and exit 70 (EX_SOFTWARE), so that it is never
+    read as exit 1, a missed pass mark."""
 
     @functools.wraps(main)
     def wrapper(argv: list[str] | None = None) -> int:
@@ -38,6 +44,10 @@ def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | No
             # An interrupted run says what it kept (experiments.experiment.Interrupted carries it).
             print(f"interrupted; {err}" if str(err) else "interrupted", file=sys.stderr)
             return 130
+        except Exception:
+            traceback.print_exc()
+            print(f"error: a bug in the lab, not in your input (exit {BUG_EXIT}); please report it with the traceback above", file=sys.stderr)
+            return BUG_EXIT
 
     return wrapper
 

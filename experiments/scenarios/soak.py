@@ -37,10 +37,15 @@ WARM_UP = 0.25  # the first quarter fills vLLM's KV memory and LMCache's L1; fig
 
 
 def tenths(t: pd.Series, warm_up: float = WARM_UP) -> tuple[pd.Series, pd.Series]:
-    """Masks of the tenth of a run's time span right after warm-up, and of its last tenth."""
+    """Masks of the tenth of a run's time span right after warm-up, and of its last tenth. Each holds
+    at least one point: when samples are sparse (a short run, a loaded machine) the tenth after
+    warm-up may fall between two of them, and then it is the first point after warm-up."""
     start, span = t.min(), t.max() - t.min()
     begin = start + warm_up * span
-    return (t >= begin) & (t <= begin + span / 10), t >= start + 9 * span / 10
+    first = (t >= begin) & (t <= begin + span / 10)
+    if not first.any():
+        first = t == t[t >= begin].min()
+    return first, t >= start + 9 * span / 10
 
 
 def drift(first: pd.Series, last: pd.Series, how: str = "median") -> float | None:

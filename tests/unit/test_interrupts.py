@@ -53,3 +53,15 @@ def test_disabled_when_the_servers_stop_with_the_command_and_handlers_restored_a
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_bug_exits_70_with_its_traceback_never_1_which_means_a_missed_pass_mark(capsys):
+    from lab.cli import command
+
+    @command
+    def main(argv):
+        raise ValueError("cannot convert float NaN to integer")
+
+    assert main([]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError" in err and "a bug in the lab" in err

@@ -38,3 +38,9 @@ def test_windows_are_the_tenth_after_warm_up_and_the_last_tenth():
     assert list(first) == [False, False, True, False, False, False]  # 25..35: after the first quarter
     assert list(last) == [False, False, False, False, True, True]
     assert drift(pd.Series([100.0]), pd.Series([110.0])) == 0.1
+
+
+def test_sparse_samples_still_give_a_window_after_warm_up():
+    # Three samples 6 s apart: the tenth after warm-up (3.0..4.2 s) holds none, so it is the 6 s one.
+    first, last = tenths(pd.Series([0.0, 6, 12]))
+    assert list(first) == [False, True, False] and list(last) == [False, False, True]
