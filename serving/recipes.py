@@ -59,6 +59,12 @@ def router(settings: StackSettings) -> Service:
         "--worker-startup-timeout-secs", str(settings.start_timeout_s),
         "--log-level", "info",
     ]  # fmt: skip
+    if settings.router == "kv_aware":
+        # kv_aware routes on the KV each worker reports: one ZMQ source per worker, published by the
+        # instance's LMCache connector (vLLM's own prefix cache is off here), in LMCache's chunks.
+        for i, worker in enumerate(workers):
+            argv += ["--kv-event-source", f"{worker}={settings.kv_events_endpoint(i)}"]
+        argv += ["--kv-event-block-size", str(settings.chunk_size), "--kv-event-model", settings.served_model_name]
     # The router passes a client's Authorization header on to the workers, so no key goes on its command line.
     return Service(name="router", argv=argv, port=settings.router_port, health_url=f"http://{settings.host}:{settings.router_port}/health")
 
@@ -174,6 +180,9 @@ def _vllm(settings: StackSettings, model_dir: Path | str, i: int, engine_args: l
     ]  # fmt: skip
     if not settings.prefix_caching:
         args.append("--no-enable-prefix-caching")
+    if settings.kv_events:
+        events = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": settings.kv_events_endpoint(i)}
+        args += ["--kv-events-config", json.dumps(events)]
     if settings.enforce_eager:
         args.append("--enforce-eager")
     return Service(

@@ -111,6 +111,11 @@ class StackSettings:
         default=0,
         metadata={"description": "Port of the router's Prometheus /metrics. 0: router_port + 1."},
     )
+    kv_events_port: int = field(
+        default=0,
+        metadata={"description": "Base port of each instance's ZMQ KV-event publisher behind a router (instance i: + i), "
+                                 "which a kv_aware router reads. 0: router_port + 2."},
+    )
     redis: bool = field(
         default=False,
         metadata={"description": "The same as sharing=redis: every LMCache server gets a shared Redis L2 tier."},
@@ -143,6 +148,8 @@ class StackSettings:
         object.__setattr__(self, "redis", self.sharing == "redis")
         if not self.router_metrics_port:
             object.__setattr__(self, "router_metrics_port", self.router_port + 1)
+        if not self.kv_events_port:
+            object.__setattr__(self, "kv_events_port", self.router_port + 2)
         if self.gpu:
             if self.served_model_name == DEFAULT_MODEL_NAME:  # the default names SmolLM2: on gpu, name the user's model
                 object.__setattr__(self, "served_model_name", self.model_dir.rstrip("/").rsplit("/", 1)[-1] or DEFAULT_MODEL_NAME)
@@ -240,7 +247,18 @@ class StackSettings:
         if self.router:
             ports["router_port"] = self.router_port
             ports["router_metrics_port"] = self.router_metrics_port
+        if self.kv_events:
+            ports |= {f"kv_events_port{f' + {i}' if i else ''}": self.kv_events_port + i for i in range(self.instances)}
         return ports
+
+    @property
+    def kv_events(self) -> bool:
+        """Whether the instances publish KV events. Every fleet behind a router does, so that a switch
+        to kv_aware (the policy that reads them) restarts the router alone."""
+        return bool(self.router)
+
+    def kv_events_endpoint(self, i: int) -> str:
+        return f"tcp://{self.host}:{self.kv_events_port + i}"
 
     def memory_estimate_gib(self) -> float:
         """Rough host memory the stack needs: per instance ~3 GiB of vLLM itself and its KV cache, per

@@ -23,7 +23,8 @@ SMALL = ["--manual-tokens", "300", "--max-tokens", "4", "--repeats", "1"]
 
 def fleet_env(tmp_path, cells: str) -> dict:
     return own_stack_env(tmp_path, LMLAB_FLEET_CELLS=cells, LMLAB_ROUTER_PORT=str(free_port()),
-                         LMLAB_ROUTER_METRICS_PORT=str(free_port()), LMLAB_REDIS_PORT=str(free_port()))  # fmt: skip
+                         LMLAB_ROUTER_METRICS_PORT=str(free_port()), LMLAB_KV_EVENTS_PORT=str(free_port()),
+                         LMLAB_REDIS_PORT=str(free_port()))  # fmt: skip
 
 
 def rows_of(out) -> list[dict]:
@@ -42,7 +43,7 @@ def last_settings(env, monkeypatch, **more):
 
 
 def test_round_robin_pays_a_cold_start_per_instance_and_consistent_hash_keeps_a_session_on_one(tmp_path, monkeypatch):
-    env = fleet_env(tmp_path, "round_robin:none,consistent_hash:none")
+    env = fleet_env(tmp_path, "round_robin:none,consistent_hash:none,kv_aware:none")
     out = tmp_path / "run"
     proc = run_cli("experiments.run_graph", "--scenario", "fleet", "--questions", "4", *SMALL, "--out", str(out), env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -56,10 +57,17 @@ def test_round_robin_pays_a_cold_start_per_instance_and_consistent_hash_keeps_a_
     # consistent_hash: one instance for the whole session, every later question a hit from its own memory.
     assert len({r["instance"] for r in ch}) == 1
     assert all(int(r["cached_tokens"]) > 0 for r in ch[1:])
+    # kv_aware: the router subscribes to both instances' KV events; where it then sends calls is
+    # measured, not assumed (docs/fleet.md: the CPU build publishes none, so it has nothing to route on).
+    kv = [r for r in rows if r["variant"] == "kv_aware/none"]
+    assert len(kv) == 4 and {r["instance"] for r in kv} <= {"vllm", "vllm-1"}
+    router_log = (settings_from(env, monkeypatch).state_dir / "logs" / "router.log").read_text()
+    port = int(env["LMLAB_VLLM_PORT"])
+    assert all(f"kv_index subscriber for http://127.0.0.1:{p} " in router_log for p in (port, port + 1)), router_log[-2000:]
     cells = {(c["policy"], c["sharing"]): c for c in json.loads((out / "summary.json").read_text())["scenarios"]["fleet"]["comparison"]["cells"]}
     assert cells[("round_robin", "none")]["hit_share_later"] == pytest.approx(2 / 3, abs=1e-3)  # rounded to 4 places in summary.json
     assert (out / "fleet_grid.png").exists()
-    assert_nothing_left(last_settings(env, monkeypatch, LMLAB_ROUTER="consistent_hash"), [])
+    assert_nothing_left(last_settings(env, monkeypatch, LMLAB_ROUTER="kv_aware"), [])
 
 
 def test_node_sharing_survives_an_instance_and_resumes_after_the_router_dies(tmp_path, monkeypatch):

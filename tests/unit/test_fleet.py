@@ -1,6 +1,7 @@
 """A fleet: the router's command line, the sharing modes' plans, which instance served a call (from
 recorded /metrics), and the grid's analysis and pass mark on recorded rows."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -49,6 +50,23 @@ def test_with_a_router_the_stack_endpoint_is_the_router_and_its_ports_are_checke
     assert s.endpoints() == ["http://127.0.0.1:9100/v1", "http://127.0.0.1:9101/v1"]
     assert {"router_port": 9400, "router_metrics_port": 9401}.items() <= s.ports().items()
     assert fleet().endpoint == "http://127.0.0.1:9100/v1" and "router_port" not in fleet().ports()
+
+
+def test_behind_a_router_every_instance_publishes_kv_events_and_kv_aware_reads_them():
+    def events_endpoint(vllm):
+        return json.loads(vllm.argv[vllm.argv.index("--kv-events-config") + 1])["endpoint"]
+
+    kv = by_name(fleet(router="kv_aware"))
+    assert [events_endpoint(kv[n]) for n in ("vllm", "vllm-1")] == ["tcp://127.0.0.1:9402", "tcp://127.0.0.1:9403"]
+    argv = kv["router"].argv
+    sources = [argv[i + 1] for i, a in enumerate(argv) if a == "--kv-event-source"]
+    assert sources == ["http://127.0.0.1:9100=tcp://127.0.0.1:9402", "http://127.0.0.1:9101=tcp://127.0.0.1:9403"]
+    assert argv[argv.index("--kv-event-block-size") + 1] == "256"  # LMCache's chunk: its stores are the events
+    assert {"kv_events_port": 9402, "kv_events_port + 1": 9403}.items() <= fleet(router="kv_aware").ports().items()
+    # Other policies: the publishers still run (a switch to kv_aware then restarts the router alone), unread.
+    rr = by_name(fleet(router="round_robin"))
+    assert events_endpoint(rr["vllm"]) == "tcp://127.0.0.1:9402" and "--kv-event-source" not in rr["router"].argv
+    assert "--kv-events-config" not in by_name(fleet())["vllm"].argv  # no router, no events
 
 
 @pytest.mark.parametrize(
