@@ -99,11 +99,13 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started: list[Service] = []
         try:
-            for s in services:
-                self._start(s)
-                started.append(s)
-                self._save(started)
-                self._wait_healthy(s)
+            for wave in start_waves(services):
+                for s in wave:
+                    self._start(s)
+                    started.append(s)
+                    self._save(started)
+                for s in wave:
+                    self._wait_healthy(s)
         except BaseException:
             # A failed or interrupted start leaves nothing running behind it.
             self.down(quiet=True)
@@ -162,6 +164,21 @@ class Stack:
         self.state_file.unlink(missing_ok=True)
         if not quiet:
             console.print(f"stack '{self.settings.name}' is down (logs kept in {self.log_dir})")
+
+
+# Start order by kind: each kind needs the one before it (LMCache needs Redis as its L2, vLLM its
+# LMCache server, the router its instances), while servers of one kind need nothing of each other.
+START_ORDER = ("redis", "lmcache", "vllm", "router")
+
+
+def start_waves(services: list[Service]) -> list[list[Service]]:
+    """The services in waves that start together: a fleet's instances start at once, and the stack
+    waits for a wave to be healthy before it starts the next."""
+    kind = {name: i for i, name in enumerate(START_ORDER)}
+    waves: dict[int, list[Service]] = {}
+    for s in services:
+        waves.setdefault(kind.get(s.name.split("-")[0], len(kind)), []).append(s)
+    return [waves[k] for k in sorted(waves)]
 
 
 def _require_free_port(host: str, port: int, setting: str) -> None:

@@ -26,7 +26,8 @@ SERVER_ENV = {
 def plan(settings: StackSettings, model_dir: Path | str, redis_password: str = "") -> list[Service]:
     """The services of a stack, in start order: Redis (if asked for), then per instance LMCache (one
     for all in ``node`` sharing) and vLLM, then the router in front of them (if asked for).
-    ``redis_password``: the one the launched Redis requires and LMCache sends."""
+    ``redis_password``: the one the launched Redis requires and LMCache sends. (The launcher starts
+    each kind at once, a fleet's instances together: ``launcher.start_waves``.)"""
     services = []
     if settings.redis and not settings.redis_url:
         services.append(redis_server(settings, redis_password))

@@ -12,6 +12,7 @@ from experiments.scenarios.fleet import DEFAULT_CELLS, FleetScenario, cell_setti
 from lab.errors import UserError
 from metrics.attribution import UNKNOWN, hit_source, serving_instance
 from metrics.prometheus import parse_counters
+from serving.launcher import start_waves
 from serving.recipes import plan
 from serving.settings import StackSettings
 
@@ -42,6 +43,12 @@ def test_the_router_starts_last_in_front_of_every_instance_with_its_policy():
     # Its Prometheus exporter gets a port of its own: the default (29000) would collide between stacks.
     assert argv[argv.index("--prometheus-port") + 1] == "9401"
     assert router.port == 9400 and router.health_url == "http://127.0.0.1:9400/health"
+
+
+def test_a_fleet_starts_in_waves_redis_then_every_lmcache_then_every_vllm_then_the_router():
+    names = [[s.name for s in wave] for wave in start_waves(plan(fleet(router="round_robin", sharing="redis"), "/models/m"))]
+    assert names == [["redis"], ["lmcache", "lmcache-1"], ["vllm", "vllm-1"], ["router"]]
+    assert [[s.name for s in w] for w in start_waves(plan(fleet(), "/models/m"))] == [["lmcache", "lmcache-1"], ["vllm", "vllm-1"]]
 
 
 def test_with_a_router_the_stack_endpoint_is_the_router_and_its_ports_are_checked():
