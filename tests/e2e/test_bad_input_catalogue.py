@@ -23,7 +23,7 @@ The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
   a model, a non-loopback LMLAB_HOST without LMLAB_API_KEY
 LangGraph Studio, ``make studio``: a non-loopback LMLAB_HOST without LMLAB_API_KEY
 A fleet (``LMLAB_INSTANCES=N LMLAB_ROUTER=<policy>``): an unknown policy or sharing mode, N below 1,
-  more instances than memory allows, a router port in use; the fleet scenario: a bad
+  more instances than memory allows, a router or KV-event port in use; the fleet scenario: a bad
   LMLAB_FLEET_CELLS cell
 """
 
@@ -206,15 +206,16 @@ def test_serving_up_refuses(case, bad, tmp_path, monkeypatch):
     assert_refused(proc, *words, stack=settings_from(valid, monkeypatch))
 
 
-def test_a_router_port_in_use(tmp_path, monkeypatch):
+@pytest.mark.parametrize("setting", ["LMLAB_ROUTER_PORT", "LMLAB_KV_EVENTS_PORT"])
+def test_a_router_or_kv_event_port_in_use(setting, tmp_path, monkeypatch):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = own_stack_env(tmp_path, LMLAB_INSTANCES="2", LMLAB_ROUTER="round_robin", LMLAB_ROUTER_PORT=str(port),
-                            LMLAB_ROUTER_METRICS_PORT=str(free_port()))  # fmt: skip
+        ports = {"LMLAB_ROUTER_PORT": str(free_port()), "LMLAB_KV_EVENTS_PORT": str(free_port()), setting: str(port)}
+        env = own_stack_env(tmp_path, LMLAB_INSTANCES="2", LMLAB_ROUTER="kv_aware", LMLAB_ROUTER_METRICS_PORT=str(free_port()), **ports)
         proc = run_cli("serving", "up", env=env)
-    assert_refused(proc, f"port {port} on 127.0.0.1 is already in use", "LMLAB_ROUTER_PORT", stack=settings_from(env, monkeypatch))
+    assert_refused(proc, f"port {port} on 127.0.0.1 is already in use", setting, stack=settings_from(env, monkeypatch))
 
 
 def test_a_fleet_cell_that_does_not_exist(tmp_path, monkeypatch):
