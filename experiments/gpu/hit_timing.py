@@ -40,10 +40,11 @@ def cpu_counters() -> list[int]:
 
 
 def cpu_shares(before: list[int], after: list[int]) -> dict:
-    """Busy and stolen share of all cores between two readings (idle = idle + iowait)."""
+    """Share of all cores between two readings that the machine's own work used (neither idle, iowait
+    nor steal), and the share the hypervisor stole: a busy neighbour shows as steal, not as busy."""
     delta = [b - a for a, b in zip(before, after)]
     total = sum(delta[:8]) or 1  # guest time is already inside user
-    return {"cpu_busy": round(1 - (delta[3] + delta[4]) / total, 3), "cpu_steal": round(delta[7] / total, 3)}
+    return {"cpu_busy": round(1 - (delta[3] + delta[4] + delta[7]) / total, 3), "cpu_steal": round(delta[7] / total, 3)}
 
 
 def edition_calls(ctx: Context, repeat: int, pause_s: float) -> tuple[list[dict], float]:

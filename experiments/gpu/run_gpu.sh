@@ -13,8 +13,9 @@
 #   accounting    hit_accounting at 8k, 16k and 31k on two freshly started stacks (it restarts the stack once)
 #   cold_hit      cold_hit at 8k, 16k and 31k manual tokens (LMLAB_GPU_COLD_HIT_SIZES="8000 16000 31000");
 #                 with 31k among them, the server's tokenize time of the 31k prompt
-#   hit_timing    (not in the default list) 31k hits right after the cold call vs after a pause, with the
-#                 host's CPU counters and /tokenize per edition (experiments/gpu/hit_timing.py)
+#   hit_timing    (not in the default list) 31k hits right after the cold call vs after a 2 s pause, with the
+#                 host's CPU counters and /tokenize per edition (experiments/gpu/hit_timing.py;
+#                 LMLAB_GPU_HIT_TIMING_EDITIONS editions, default 3)
 #   tiers         tiers at 31k (vLLM's GPU cache, then LMCache's CPU tier after a reset)
 #   overhead      (not in the default list) overhead at 31k: graph vs bare client vs the question alone, interleaved
 #   lmcache_only  a stack with --enforce-eager and vLLM's prefix cache off (timed), cold_hit_lmcache at 8k, 16k, 31k
