@@ -11,7 +11,11 @@
 # bandwidth, then, on the gpu profile's defaults (CUDA graphs, vLLM's prefix cache with LMCache behind it):
 #   up            start the stack and time it (startup.tsv)
 #   accounting    hit_accounting at 8k, 16k and 31k on two freshly started stacks (it restarts the stack once)
-#   cold_hit      cold_hit at 8k, 16k and 31k manual tokens; the server's tokenize time of the 31k prompt
+#   cold_hit      cold_hit at 8k, 16k and 31k manual tokens (LMLAB_GPU_COLD_HIT_SIZES="8000 16000 31000");
+#                 with 31k among them, the server's tokenize time of the 31k prompt
+#   hit_timing    (not in the default list) 31k hits right after the cold call vs after a 2 s pause, with the
+#                 host's CPU counters and /tokenize per edition (experiments/gpu/hit_timing.py;
+#                 LMLAB_GPU_HIT_TIMING_EDITIONS editions, default 3)
 #   tiers         tiers at 31k (vLLM's GPU cache, then LMCache's CPU tier after a reset)
 #   overhead      (not in the default list) overhead at 31k: graph vs bare client vs the question alone, interleaved
 #   lmcache_only  a stack with --enforce-eager and vLLM's prefix cache off (timed), cold_hit_lmcache at 8k, 16k, 31k
@@ -78,10 +82,11 @@ for phase in $phases; do
       LMLAB_ACCOUNTING_SIZES=8000,16000,31000 LMLAB_ACCOUNTING_STACKS=2 \
         run --scenario hit_accounting --repeats 5 --keep-stack --out "$results/hit_accounting" ;;
     cold_hit)
-      for tokens in 8000 16000 31000; do
+      for tokens in ${LMLAB_GPU_COLD_HIT_SIZES:-8000 16000 31000}; do
         run --scenario cold_hit --manual-tokens "$tokens" --keep-stack --out "$results/cold_hit-$tokens"
-      done
-      python3 -m experiments.gpu.breakdown "$results/breakdown.json" 31000 ;;
+        if [ "$tokens" = 31000 ]; then python3 -m experiments.gpu.breakdown "$results/breakdown.json" 31000; fi
+      done ;;
+    hit_timing) python3 -m experiments.gpu.hit_timing "$results/hit_timing-31000.json" 31000 "${LMLAB_GPU_HIT_TIMING_EDITIONS:-3}" 2 ;;
     tiers) run --scenario tiers --manual-tokens 31000 --keep-stack --out "$results/tiers-31000" ;;
     overhead) run --scenario overhead --manual-tokens 31000 --keep-stack --out "$results/overhead-31000" ;;
     lmcache_only)
@@ -99,6 +104,6 @@ for phase in $phases; do
         cp "$log" "$results/vllm-$(basename "$(dirname "$(dirname "$log")")").log"
       done
       python3 -m experiments.gpu.summarize "$results" "$LMLAB_MODEL_DIR" ;;
-    *) echo "error: unknown phase '$phase'; phases: up accounting cold_hit tiers overhead lmcache_only summary" >&2; exit 2 ;;
+    *) echo "error: unknown phase '$phase'; phases: up accounting cold_hit hit_timing tiers overhead lmcache_only summary" >&2; exit 2 ;;
   esac
 done
