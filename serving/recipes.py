@@ -61,8 +61,9 @@ def router(settings: StackSettings) -> Service:
         "--log-level", "info",
     ]  # fmt: skip
     if settings.router == "kv_aware":
-        # kv_aware routes on the KV each worker reports: one ZMQ source per worker, published by the
-        # instance's LMCache connector (vLLM's own prefix cache is off here), in LMCache's chunks.
+        # kv_aware routes on the KV each worker reports: one ZMQ source per worker. With vLLM's prefix
+        # cache off, only LMCache's connector could publish (in its chunks); on the CPU build it
+        # published nothing (docs/fleet.md). vLLM's own events (prefix cache on) are untested here.
         for i, worker in enumerate(workers):
             argv += ["--kv-event-source", f"{worker}={settings.kv_events_endpoint(i)}"]
         argv += ["--kv-event-block-size", str(settings.chunk_size), "--kv-event-model", settings.served_model_name]
