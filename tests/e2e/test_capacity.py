@@ -12,6 +12,8 @@ from serving.launcher import Stack
 from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, settings_from
 
 pytestmark = pytest.mark.e2e
+# The sweep takes about 20 minutes here (102 calls on three stacks): `make test-all`, not `make test`.
+slow = pytest.mark.slow
 
 # Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 6
 # blocks, 5 usable (1.7 manuals; it must hold one 640-token request), LMCache's memory 3 chunks below its eviction watermark, the disk 6.
@@ -45,6 +47,7 @@ def step(comp: dict, config: str, w: int) -> dict:
     return next(s for s in comp["steps"] if s["config"] == config and s["working_set_manuals"] == w)
 
 
+@slow
 def test_each_configuration_keeps_what_its_tiers_hold(capacity_run):
     proc, out, _ = capacity_run
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -60,6 +63,7 @@ def test_each_configuration_keeps_what_its_tiers_hold(capacity_run):
     assert (out / "capacity_hit_rate_ttft.png").is_file()
 
 
+@slow
 def test_every_call_carries_its_working_set(capacity_run):
     _, out, _ = capacity_run
     rows = list(csv.DictReader((out / "results.csv").open()))
@@ -71,6 +75,7 @@ def test_every_call_carries_its_working_set(capacity_run):
     assert all(r["lmcache_l1_usage_bytes"] for r in lmcache_rows), "LMCache's own usage is read after every call"
 
 
+@slow
 def test_the_disk_tier_evicts_at_its_bound(capacity_run):
     _, out, _ = capacity_run
     comp = comparison(out)

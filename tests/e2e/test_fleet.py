@@ -70,6 +70,7 @@ def test_round_robin_pays_a_cold_start_per_instance_and_consistent_hash_keeps_a_
     assert_nothing_left(last_settings(env, monkeypatch, LMLAB_ROUTER="kv_aware"), [])
 
 
+@pytest.mark.slow  # a fleet of its own plus faults: `make test-all`
 def test_node_sharing_survives_an_instance_and_resumes_after_the_router_dies(tmp_path, monkeypatch):
     env = fleet_env(tmp_path, "round_robin:node")
     out = tmp_path / "run"
@@ -104,6 +105,7 @@ def test_node_sharing_survives_an_instance_and_resumes_after_the_router_dies(tmp
     assert_nothing_left(last_settings(env, monkeypatch, LMLAB_SHARING="node"), [])
 
 
+@pytest.mark.slow  # a fleet of its own plus faults: `make test-all`
 def test_redis_sharing_hits_across_instances_and_says_so_when_redis_is_gone(tmp_path, monkeypatch):
     env = fleet_env(tmp_path, "round_robin:redis")
     out = tmp_path / "run"
