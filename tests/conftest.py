@@ -3,6 +3,7 @@
 End-to-end tests take the ``stack`` fixture; unit tests never start a server.
 """
 
+import random
 import signal
 import socket
 import time
@@ -14,10 +15,33 @@ from serving.launcher import Stack
 from serving.settings import StackSettings
 
 
+# Ports are handed out below the kernel's ephemeral range (32768-60999 on Linux), so no outgoing
+# connection can take one between the pick and the server's bind. A fleet's instance i uses base + i,
+# so each pick reserves a span of free ports and no two picks overlap.
+_PORT_SPAN = 4
+_handed_out: set[int] = set()
+_rng = random.Random()
+
+
 def free_port() -> int:
+    """A base port whose next few ports (a fleet's instances) are free too, not handed out before."""
+    for _ in range(1000):
+        base = _rng.randrange(20000, 32768 - _PORT_SPAN, _PORT_SPAN)
+        if base in _handed_out:
+            continue
+        if all(_bindable(base + i) for i in range(_PORT_SPAN)):
+            _handed_out.add(base)
+            return base
+    raise RuntimeError("no free span of ports found in 20000-32767")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def pytest_configure(config):
