@@ -9,7 +9,6 @@ import base64
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from graphs.context import Context
 from graphs.graph import graph
 from observability.settings import UNTRACED
 from observability.tracing import Tracing
+from tests.conftest import free_port
 from tests.e2e.helpers import ROOT, run_cli, wait_for
 from tests.langfuse_receiver import BlackHole, LangfuseReceiver, metadata
 
@@ -159,12 +159,6 @@ def test_async_run_gets_the_same_figures(stack, receiver):
         tracing.close()
     check_trace(receiver, calls, session_id="run-async", tags={"layouts", "manual_first"}, scenario="layouts",
                 variants=["manual_first"] * 2)  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_graph_served_by_langgraph_dev_is_traced(stack, receiver, tmp_path):
