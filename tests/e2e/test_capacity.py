@@ -12,7 +12,7 @@ from serving.launcher import Stack
 from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, settings_from
 
 pytestmark = pytest.mark.e2e
-# The sweep takes about 20 minutes here (102 calls on three stacks): `make test-all`, not `make test`.
+# The sweep took about 23 minutes here (102 calls on three stacks): `make test-all`, not `make test`.
 slow = pytest.mark.slow
 
 # Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 6
