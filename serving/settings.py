@@ -48,7 +48,11 @@ class StackSettings:
     lmcache_port: int = field(default=5555, metadata={"description": "ZMQ port of the LMCache cache server."})
     lmcache_http_port: int = field(default=8090, metadata={"description": "HTTP port (health, /metrics) of the LMCache cache server."})
     max_model_len: int = field(default=8192, metadata={"description": "Context window vLLM serves, in tokens (gpu profile: 32768)."})
-    dtype: str = field(default="bfloat16", metadata={"description": "Weight and activation dtype for vLLM."})
+    dtype: str = field(
+        default="bfloat16",
+        metadata={"description": "Weight and activation dtype for vLLM (cpu profile: bfloat16 where the CPU has "
+                                 "avx512_bf16 or amx_bf16, else float32, several times faster there)."},
+    )
     kv_cache_gib: float = field(
         default=2,
         metadata={"description": "vLLM's own KV cache on CPU, GiB (VLLM_CPU_KVCACHE_SPACE; a fraction goes as --kv-cache-memory-bytes)."},

@@ -33,10 +33,11 @@ from experiments.clients import BARE, QA_GRAPH
 from experiments.plan import Client, Session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from lab.errors import UserError
+from lab.profile import PROFILES
 from lab.settings import active_profile, env_name
 from metrics.prometheus import lmcache_usage
 from metrics.records import CallRecord
-from serving.capacity import ModelShape, Tier, read_model_shape, tiers
+from serving.capacity import DTYPE_BYTES, ModelShape, Tier, read_model_shape, tiers
 from serving.launcher import Stack
 from serving.model import resolve_model_dir
 from serving.settings import StackSettings
@@ -47,6 +48,9 @@ SIZES_VAR, PATTERNS_VAR, CONFIGS_VAR = env_name("capacity_sizes"), env_name("cap
 KEEP, LOSE, TOLERANCE = 0.90, 0.50, 0.25
 # Manual budget per visit on cpu: two LMCache chunks of manual, so a cold fill stays short.
 CPU_MANUAL_TOKENS = 480
+# The cpu tier sizes below are for bfloat16 KV; the cpu profile's dtype (float32 on a CPU without bf16
+# instructions) scales them, so that they hold the same manuals.
+CPU_KV_SCALE = DTYPE_BYTES[str(PROFILES["cpu"]["dtype"])] / 2
 
 
 class _PerProfile:
@@ -141,11 +145,11 @@ class Capacity(Scenario):
     needs_launcher = True
     kv_from_earlier_sessions = True
     # The run's own stack is vllm_only's; the other configurations are built from it. On cpu the tiers
-    # are sized small (vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about 2.6, 5 and 10 manuals of
-    # 480 tokens) so the crossings come at a few manuals.
+    # are sized small (in bfloat16 vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about 2.6, 5 and
+    # 10 manuals of 480 tokens; twice that in float32) so the crossings come at a few manuals.
     stack_overrides = _PerProfile(
         cpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "max_model_len": 1024,
-             "kv_cache_gib": 0.04, "lmcache_l1_gib": 0.07, "disk_gib": 0.14,
+             "kv_cache_gib": 0.04 * CPU_KV_SCALE, "lmcache_l1_gib": 0.07 * CPU_KV_SCALE, "disk_gib": 0.14 * CPU_KV_SCALE,
              "vllm_port": 8130, "lmcache_port": 5580, "lmcache_http_port": 8097},
         gpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "disk_gib": 100.0,
              "vllm_port": 8130},

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from experiments.scenarios.capacity import config_settings
+from experiments.scenarios.capacity import CPU_KV_SCALE, config_settings
 from serving.launcher import Stack
 from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, settings_from
 
@@ -17,9 +17,11 @@ slow = pytest.mark.slow
 
 # Manuals of one 256-token chunk (a visit: 3 vLLM blocks, 1 LMCache chunk). vLLM's KV memory holds 6
 # blocks, 5 usable (1.7 manuals; it must hold one 640-token request), LMCache's memory 3 chunks below its eviction watermark, the disk 6.
+# The sizes are for bfloat16 KV; CPU_KV_SCALE doubles them where the cpu profile runs float32.
 TINY = {
-    "LMLAB_MAX_MODEL_LEN": "640", "LMLAB_KV_CACHE_GIB": "0.0167", "LMLAB_LMCACHE_L1_GIB": "0.0225",
-    "LMLAB_DISK_GIB": "0.045", "LMLAB_CAPACITY_SIZES": "1,3,5,8", "LMLAB_CAPACITY_PATTERNS": "round_robin",
+    "LMLAB_MAX_MODEL_LEN": "640", "LMLAB_KV_CACHE_GIB": str(0.0167 * CPU_KV_SCALE),
+    "LMLAB_LMCACHE_L1_GIB": str(0.0225 * CPU_KV_SCALE), "LMLAB_DISK_GIB": str(0.045 * CPU_KV_SCALE),
+    "LMLAB_CAPACITY_SIZES": "1,3,5,8", "LMLAB_CAPACITY_PATTERNS": "round_robin",
 }  # fmt: skip
 ARGS = ["--scenario", "capacity", "--repeats", "1", "--manual-tokens", "200", "--max-tokens", "4"]
 CONFIGS = ("vllm_only", "lmcache_memory", "lmcache_disk")

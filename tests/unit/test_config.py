@@ -5,6 +5,7 @@ import pytest
 from graphs.context import Context
 from lab.settings import describe, resolve, resolve_with_sources
 from lab.errors import UserError
+from lab.profile import cpu_dtype
 from serving.recipes import plan
 from serving.settings import StackSettings
 
@@ -13,6 +14,18 @@ def test_defaults_bind_localhost_and_leave_hits_to_lmcache():
     s = StackSettings()
     assert s.host == "127.0.0.1"
     assert s.prefix_caching is False and s.lmcache is True
+
+
+def test_the_cpu_profile_runs_bfloat16_only_where_the_cpu_has_bf16_instructions(monkeypatch):
+    # Without them torch emulates bf16, several times slower than float32 (lab/profile.py).
+    assert cpu_dtype({"avx2", "fma"}) == "float32"
+    assert cpu_dtype({"avx2", "avx512f", "avx512_bf16"}) == "bfloat16"
+    assert cpu_dtype({"amx_bf16"}) == "bfloat16"
+    monkeypatch.delenv("LMLAB_DTYPE", raising=False)
+    s, sources = resolve_with_sources(StackSettings, profile="cpu")
+    assert (s.dtype, sources["dtype"]) == (cpu_dtype(), "profile cpu")
+    monkeypatch.setenv("LMLAB_DTYPE", "bfloat16")
+    assert resolve(StackSettings).dtype == "bfloat16", "LMLAB_DTYPE still decides"
 
 
 def test_environment_fills_fields_left_at_default(monkeypatch):
