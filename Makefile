@@ -74,7 +74,7 @@ down: setup
 status: setup
 	$(BIN)/python -m serving status
 
-# LMCache's disk tier keeps the KV of every manual edition ever run (about 5.6 MB per 256-token chunk with SmolLM2).
+# LMCache's disk tier keeps the KV of every manual edition ever run (about 5.6 MB per 256-token chunk with SmolLM2 in bfloat16, twice that in float32).
 clean-cache:
 	rm -rf "$${LMLAB_HOME:-$$HOME/.cache/lmcache-lab}/lmcache-disk"
 
