@@ -67,7 +67,9 @@ class Soak(Scenario):
     needs_launcher = True
     timed = True
     min_questions = 2
-    stack_overrides = {"name": "soak", "vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091}
+    # A bounded disk tier (LMLAB_DISK_GIB overrides it): a fresh edition per batch fills 1 GiB in about a dozen
+    # batches, so an hour's soak runs mostly at the bound and its disk mark judges eviction, not an empty folder.
+    stack_overrides = {"name": "soak", "vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091, "disk_gib": 1.0}
 
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         # Enough batches for the duration at any pace seen here (a batch takes at least a few seconds);
