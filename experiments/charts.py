@@ -252,25 +252,38 @@ CONFIG_COLOURS = {"vllm_only": DEVICE, "lmcache_memory": LMCACHE, "lmcache_disk"
 TIER_STYLES = {"vllm_kv": (DEVICE, ":"), "lmcache_l1": (LMCACHE, "--"), "lmcache_disk": ("#dd8452", "-.")}
 
 
+def capacity_points(df: pd.DataFrame) -> pd.DataFrame:
+    """One point per configuration, pattern and working-set size W of the rotation passes: the median
+    working-set tokens (x), the mean hit share of reusable tokens and the median TTFT. Grouped by W,
+    not by tokens: manual editions differ by a token or so (``m9`` vs ``m10``), so one W spans two
+    token counts and grouping by them would draw two points for one step."""
+    if "working_set_tokens" not in df.columns or "rotation_pass" not in df.columns:
+        return pd.DataFrame()
+    rows = df[(df["scenario"] == "capacity") & (df["rotation_pass"].fillna(0) > 0) & df["working_set_tokens"].notna()]
+    if rows.empty:
+        return pd.DataFrame()
+    reusable = rows["reusable_tokens"].where(rows["reusable_tokens"] > 0)
+    rows = rows.assign(share=(rows["cached_tokens"] / reusable).clip(upper=1).fillna(0))
+    return (rows.groupby(["tier", "access_pattern", "working_set_manuals"], sort=False)
+            .agg(working_set_tokens=("working_set_tokens", "median"), hit=("share", "mean"), ttft=("ttft_ms", "median"))
+            .reset_index().sort_values("working_set_manuals", kind="stable"))  # fmt: skip
+
+
 def capacity_curves(df: pd.DataFrame, out: Path) -> str | None:
     """Hit rate (top) and median TTFT (bottom) against working-set tokens, one line per
     configuration (round robin; Zipf-like dashed), with each tier's capacity as a vertical line (from
     the capacity model, in summary.json)."""
-    if "working_set_tokens" not in df.columns or "rotation_pass" not in df.columns:
+    points = capacity_points(df)
+    if points.empty:
         return None
-    rows = df[(df["scenario"] == "capacity") & (df["rotation_pass"].fillna(0) > 0) & df["working_set_tokens"].notna()]
-    if rows.empty:
-        return None
-    reusable = rows["reusable_tokens"].where(rows["reusable_tokens"] > 0)
-    rows = rows.assign(share=(rows["cached_tokens"] / reusable).clip(upper=1).fillna(0))
+    rows = df[(df["scenario"] == "capacity") & (df["rotation_pass"].fillna(0) > 0)]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7), sharex=True)
-    for (config, pattern), g in rows.groupby(["tier", "access_pattern"], sort=False):
-        per = g.groupby("working_set_tokens").agg(hit=("share", "mean"), ttft=("ttft_ms", "median")).sort_index()
+    for (config, pattern), per in points.groupby(["tier", "access_pattern"], sort=False):
         style = "-" if pattern == "round_robin" else "--"
         label = f"{config} ({pattern.replace('_', ' ')})"
         colour = CONFIG_COLOURS.get(config)
-        top.plot(per.index, per["hit"] * 100, style, marker="o", color=colour, label=label)
-        bottom.plot(per.index, per["ttft"], style, marker="o", color=colour, label=label)
+        top.plot(per["working_set_tokens"], per["hit"] * 100, style, marker="o", color=colour, label=label)
+        bottom.plot(per["working_set_tokens"], per["ttft"], style, marker="o", color=colour, label=label)
     summary = _read_json(out / "summary.json")
     capacity = (((summary.get("scenarios") or {}).get("capacity") or {}).get("comparison") or {}).get("capacity") or {}
     for name, tier in (capacity.get("tiers") or {}).items():

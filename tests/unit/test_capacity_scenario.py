@@ -4,6 +4,7 @@ working set kept at >= 90% and the pass marks."""
 import pandas as pd
 import pytest
 
+from experiments.charts import capacity_points
 from experiments.scenarios.capacity import checks, config_settings, default_sizes, kept_table, parse_list, per_step, zipf_order
 from lab.errors import UserError
 from serving.settings import StackSettings
@@ -73,3 +74,12 @@ def test_each_missed_mark_says_what_was_missed():
     assert "lmcache_memory fell to 50% at W=3, up to its capacity" in failures
     assert any("lmcache_memory: predicted 5.0 manuals, measured between 1 and 3" in f for f in failures)
     assert any("lmcache_disk: predicted 10.0 manuals, measured between 8 and 20" in f for f in failures) is False  # within 25% of [8, 20]
+
+
+def test_the_chart_draws_one_point_per_working_set_size_even_when_editions_differ_by_a_token():
+    # At W=11 manuals m0..m9 have a 530-token prefix and m10 one more: two token counts, one step.
+    step = rows("lmcache_disk", {11: 1.0}, prefix=530) + rows("lmcache_disk", {11: 0.0}, prefix=531)
+    points = capacity_points(pd.DataFrame(rows("lmcache_disk", {5: 1.0}, prefix=530) + step))
+    assert points["working_set_manuals"].tolist() == [5, 11]
+    assert points["working_set_tokens"].tolist() == [2650, 11 * 530.5]
+    assert points["hit"].tolist() == [1.0, 0.5]
