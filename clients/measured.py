@@ -5,12 +5,16 @@
 - ``counters_snapshot`` before and after the call, and ``hits_between`` them: where the cached
   tokens came from (vLLM's own cache, LMCache, and LMCache's L1/L2 tiers);
 - ``stream_timed``: the streamed ``ChatOpenAI`` call, timed to its first content token;
+- ``watched``: a call that stops within seconds when the LMCache server dies under it;
 - ``measured_call``: all of them in order, returning a ``CallRecord`` (for nodes that make their
   call in one step; the qa graph spreads the same pieces over three nodes so Studio shows them).
 """
 
+import contextvars
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import openai
@@ -23,6 +27,10 @@ from lab.errors import ServerGone, UserError
 from metrics.prometheus import delta, hit_tokens, parse_counters
 from metrics.records import CallRecord
 from prompts.prefix_analysis import cacheable_tokens, difference_snippet, longest_shared, prediction_note
+
+# How often a call in flight checks that the LMCache server still answers. A call caught by the
+# server's death would otherwise hang until vLLM's engine gives up on it (5 min).
+LMCACHE_WATCH_S = 5.0
 
 
 def predict(ctx: Context, messages: list[dict], earlier: list[list[int]]) -> tuple[dict, list[int]]:
@@ -136,13 +144,42 @@ def _compact_logprobs(logprobs: dict | None) -> str:
     return json.dumps(rows)
 
 
+def watched(ctx: Context, call: Callable[[], dict], every_s: float = LMCACHE_WATCH_S) -> dict:
+    """``call()``, while the LMCache server is checked every ``every_s``: once it stops answering,
+    ``ServerGone`` stops the run within seconds, instead of after vLLM's engine gives up (5 min).
+
+    The call runs in a daemon thread (with this thread's context, so tracing and LangGraph's
+    callbacks see their parent run); a call left behind ends with the process or with the stack.
+    Without an LMCache URL there is nothing to watch and the call runs here."""
+    if not ctx.lmcache_metrics_url:
+        return call()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except BaseException as err:  # handed to the caller's thread, raised there
+            outcome["error"] = err
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="llm-call", daemon=True)
+    worker.start()
+    worker.join(every_s)
+    while worker.is_alive():
+        lmcache_counters(ctx)  # raises ServerGone
+        worker.join(every_s)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def stream_call(ctx: Context, messages: list[dict], config: RunnableConfig | None = None) -> dict:
-    """``stream_timed`` with the model built from ``ctx``, and a failed call put down to its cause."""
+    """``stream_timed`` with the model built from ``ctx``, ``watched``, and a failed call put down
+    to its cause."""
     try:
-        return stream_timed(chat_model(ctx), messages, config)
+        return watched(ctx, lambda: stream_timed(chat_model(ctx), messages, config))
     except openai.APIError as err:
-        # A call in flight when the LMCache server dies can hang until vLLM's engine gives up (5 min),
-        # then fail with a 500 or a broken stream: put that down to LMCache, which is the cause.
+        # A call that fails while the LMCache server is dead (a 500 or a broken stream): put that
+        # down to LMCache, which is the cause.
         lmcache_counters(ctx)
         if isinstance(err, openai.APIConnectionError):  # timeouts included
             raise ServerGone(f"lost the connection to vLLM at {ctx.endpoint} during a call") from None
