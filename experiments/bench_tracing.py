@@ -17,7 +17,6 @@ exits 1 when tracing slows the median hit TTFT by more than ``--max-overhead`` o
   --endpoint URL     use a running server; default: start (or reuse) the local stack
 """
 
-import argparse
 import json
 import statistics
 import sys
@@ -33,7 +32,7 @@ from experiments.executor import Executor
 from experiments.langfuse_sinks import AcceptAll, BlackHole, refused_url
 from experiments.plan import Session, questions_for
 from graphs.context import Context
-from lab.cli import command
+from lab.cli import ArgumentParser, command
 from lab.settings import resolve
 from lab.errors import UserError
 from observability.tracing import Tracing
@@ -65,7 +64,7 @@ def langfuse_target(where: str) -> Iterator[tuple[str, AcceptAll | None]]:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m experiments.bench_tracing", description=__doc__.split("\n\n")[1])
+    p = ArgumentParser(prog="python -m experiments.bench_tracing", description=__doc__.split("\n\n")[1])
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--questions", type=int, default=2)
     p.add_argument("--manual-tokens", type=int, default=Context().manual_tokens)

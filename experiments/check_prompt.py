@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from graphs.context import Context
-from lab.cli import command
+from lab.cli import ArgumentParser, command
 from lab.errors import UserError
 from prompts.layouts import LAYOUTS, dynamic_part, get_layout, static_prefix
 from prompts.manual import builtin_manual, cut_to_budget, read_manual
@@ -39,7 +39,7 @@ console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.check_prompt", description=__doc__.split("\n\n")[1],
+    p = ArgumentParser(prog="python -m experiments.check_prompt", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("template", nargs="?", help="your prompt template (text or .json) with a {question} placeholder")
     p.add_argument("--layout", help=f"check one of the lab's layouts instead: {', '.join(LAYOUTS)}")

@@ -4,7 +4,6 @@ Everything comes from the folder's ``results.csv`` and ``summary.json``, so a pa
 redrawn without running it again. ``run_graph`` calls ``write_report`` at the end of every run.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from rich.text import Text
 from experiments.charts import draw_charts, one_call_per_question
 from experiments.results import SUMMARY_JSON, load_results
 from experiments.summary import variant_table
-from lab.cli import command
+from lab.cli import ArgumentParser, command
 
 REPORT_MD = "report.md"
 HEADERS = {
@@ -192,7 +191,7 @@ def write_report(out: Path) -> Path:
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m experiments.report", description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="a run folder written by python -m experiments.run_graph")
     args = p.parse_args(argv)
     path = write_report(args.run_dir)

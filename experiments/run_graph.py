@@ -17,13 +17,13 @@ from rich.table import Table
 from experiments.experiment import RunResult, run_experiment
 from experiments.scenarios import SCENARIOS
 from experiments.spec import RunArgs, RunSpec
-from lab.cli import command
+from lab.cli import ArgumentParser, command
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m experiments.run_graph", description=__doc__.split("\n\n")[1],
+    p = ArgumentParser(prog="python -m experiments.run_graph", description=__doc__.split("\n\n")[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--scenario", default="cold_hit", help=f"one of: {', '.join(SCENARIOS)} (default cold_hit)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<scenario>)")

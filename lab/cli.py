@@ -1,6 +1,7 @@
 """What every command line of the lab does the same way: one ``error:`` line for a UserError, exit 130
 on Ctrl-C or SIGTERM, and no call cut off mid-flight on a server that others share."""
 
+import argparse
 import functools
 import signal
 import sys
@@ -8,11 +9,20 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from lab.errors import UserError
 
 
 BUG_EXIT = 70  # EX_SOFTWARE from sysexits.h
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad argument refused like every other bad input: one ``error:`` line and
+    exit 2, instead of argparse's usage block (``--help`` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
 def _interrupt(*_) -> None:

@@ -1,12 +1,11 @@
 """``python -m serving up|down|status|settings|model``: the local stack from the command line."""
 
-import argparse
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
-from lab.cli import command
+from lab.cli import ArgumentParser, command
 from lab.errors import UserError
 from lab.settings import describe, resolve_with_sources
 from serving.capacity import describe as describe_capacity
@@ -18,7 +17,7 @@ from serving.settings import StackSettings
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m serving",
         description="Start, inspect and stop the local vLLM + LMCache stack. Settings come from LMLAB_* variables.",
     )

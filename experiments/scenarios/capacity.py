@@ -159,20 +159,23 @@ class Capacity(Scenario):
         super().__init__(concurrency)
         self.capacity: dict = {}  # what the model predicts, for the comparison and the chart
         self.stacks: dict[str, StackSettings] = {}
+        # Read here, so a bad value is refused before any server starts.
+        self.configs = parse_list(CONFIGS_VAR, os.environ.get(CONFIGS_VAR, ",".join(CONFIGS)), CONFIGS)
+        self.patterns = parse_list(PATTERNS_VAR, os.environ.get(PATTERNS_VAR, ",".join(PATTERNS)), PATTERNS)
+        raw = os.environ.get(SIZES_VAR)
+        self.sizes = parse_list(SIZES_VAR, raw) if raw else None  # None: chosen from the capacity model
 
     # ----- plan -----
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         base = opts.stack.settings
-        configs = parse_list(CONFIGS_VAR, os.environ.get(CONFIGS_VAR, ",".join(CONFIGS)), CONFIGS)
-        patterns = parse_list(PATTERNS_VAR, os.environ.get(PATTERNS_VAR, ",".join(PATTERNS)), PATTERNS)
+        configs, patterns = self.configs, self.patterns
         manual_tokens = opts.manual_tokens or (CPU_MANUAL_TOKENS if not base.gpu else opts.context.manual_tokens)
         ctx = replace(opts.context, layout="manual_first", manual_tokens=manual_tokens, truncate_manual=True)
         self.stacks = {c: config_settings(base, c) for c in configs}
         shape = read_model_shape(resolve_model_dir(base.model_dir, hub_ids=base.gpu), base.dtype)
         prefix, visit = self.visit_tokens(ctx, opts.run_id)
         self.capacity = self.predict(shape, prefix, visit, ctx.max_tokens)
-        raw = os.environ.get(SIZES_VAR)
-        sizes = parse_list(SIZES_VAR, raw) if raw else default_sizes(self.capacity["held"])
+        sizes = self.sizes or default_sizes(self.capacity["held"])
         self.capacity["sizes"] = sizes
         sessions = []
         for config in configs:

@@ -9,8 +9,9 @@ port of a stack that did not start, and the shared test stack still healthy.
 The main job, ``python -m experiments.run_graph``:
   manual        missing, empty, binary, not UTF-8, too large for the context
   names         unknown scenario, unknown layout (LMLAB_LAYOUT), unknown agent layout (LMLAB_AGENT_LAYOUT)
-  counts        zero questions, negative repeats, one question where a hit needs two,
-                --concurrency outside the load scenario, --expect-reduction that is not a fraction
+  counts        zero questions, negative repeats, one question where a hit needs two, a count that
+                is not a number, --concurrency outside the load and soak scenarios, --duration
+                outside the soak or below 1 s, --expect-reduction that is not a fraction
   endpoint      malformed URL, nothing listening, a server that is not OpenAI's, a wrong model name,
                 --endpoint with a scenario that runs its own servers,
                 an LMCache /metrics URL (LMLAB_LMCACHE_METRICS_URL) that does not answer
@@ -25,6 +26,8 @@ LangGraph Studio, ``make studio``: a non-loopback LMLAB_HOST without LMLAB_API_K
 A fleet (``LMLAB_INSTANCES=N LMLAB_ROUTER=<policy>``): an unknown policy or sharing mode, N below 1,
   more instances than memory allows, a router or KV-event port in use; the fleet scenario: a bad
   LMLAB_FLEET_CELLS cell
+The capacity scenario: a bad LMLAB_CAPACITY_SIZES, LMLAB_CAPACITY_PATTERNS or LMLAB_CAPACITY_CONFIGS
+  (refused before its stack starts); ``python -m serving capacity`` with a bad --manual-tokens
 """
 
 import json
@@ -95,6 +98,7 @@ RUN_GRAPH_CASES = {
     "concurrency outside the load scenario": (["--concurrency", "4"], {}, ["--concurrency applies to the load and soak scenarios only"]),
     "duration outside the soak scenario": (["--duration", "60"], {}, ["--duration applies to the soak scenario only"]),
     "a duration below one second": (["--scenario", "soak", "--duration", "0"], {}, ["--duration must be at least 1"]),
+    "an argument of the wrong type": (["--questions", "abc"], {}, ["argument --questions: invalid int value: 'abc'", "--help"]),
     "reduction that is not a fraction": (["--expect-reduction", "7"], {}, ["--expect-reduction is a fraction between 0 and 1"]),
     "malformed endpoint": (["--endpoint", "localhost:8000"], {}, ["not an http(s) URL", "http://127.0.0.1:8100/v1"]),
     "unreachable endpoint": ([], {}, [f"cannot reach {NO_SERVER}", "python -m serving up", "--endpoint"]),
@@ -224,3 +228,26 @@ def test_a_fleet_cell_that_does_not_exist(tmp_path, monkeypatch):
     proc = run_cli("experiments.run_graph", "--scenario", "fleet", "--out", str(out), env={**NO_LANGFUSE_ENV, **env})
     assert_refused(proc, "LMLAB_FLEET_CELLS: 'fastest:node' is not a cell", "policy:sharing", out=out,
                    stack=settings_from({**env, "LMLAB_INSTANCES": "2", "LMLAB_ROUTER": "round_robin"}, monkeypatch))  # fmt: skip
+
+
+CAPACITY_CASES = {
+    "working-set sizes that are not numbers": ({"LMLAB_CAPACITY_SIZES": "1,x"}, ["LMLAB_CAPACITY_SIZES='1,x' is not a comma-separated list", "1,2,4,8"]),
+    "no positive working-set size": ({"LMLAB_CAPACITY_SIZES": "0"}, ["LMLAB_CAPACITY_SIZES='0' needs at least one positive manual count"]),
+    "an unknown visiting pattern": ({"LMLAB_CAPACITY_PATTERNS": "lru"}, ["LMLAB_CAPACITY_PATTERNS='lru'", "round_robin, zipf"]),
+    "an unknown configuration": ({"LMLAB_CAPACITY_CONFIGS": "gpu_only"}, ["LMLAB_CAPACITY_CONFIGS='gpu_only'", "vllm_only, lmcache_memory, lmcache_disk"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CAPACITY_CASES)
+def test_the_capacity_scenario_refuses_before_its_stack_starts(case, tmp_path, monkeypatch):
+    extra, words = CAPACITY_CASES[case]
+    env = own_stack_env(tmp_path, **extra)
+    out = tmp_path / "run"
+    proc = run_cli("experiments.run_graph", "--scenario", "capacity", "--out", str(out), env={**NO_LANGFUSE_ENV, **env})
+    assert_refused(proc, *words, out=out, stack=settings_from(env, monkeypatch))
+
+
+@pytest.mark.parametrize("value, words", [("abc", ["argument --manual-tokens: invalid int value: 'abc'", "--help"]),
+                                          ("0", ["--manual-tokens must be at least 1, got 0"])])  # fmt: skip
+def test_the_capacity_table_refuses_a_bad_manual_size(value, words):
+    assert_refused(run_cli("serving", "capacity", "--manual-tokens", value), *words)
