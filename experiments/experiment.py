@@ -109,8 +109,8 @@ def run_cache_totals(df: pd.DataFrame, before: dict | None, after: dict | None) 
     }
 
 
-def call_line(record: CallRecord, n: int, total: int) -> str:
-    """The progress line of one finished call."""
+def call_line(record: CallRecord, progress: str) -> str:
+    """The progress line of one finished call; ``progress`` is e.g. ``7/20``."""
     tiers = ""
     if record.lmcache_l1_hit_tokens is not None:
         tiers = f"  (vLLM {record.device_hit_tokens}, LMCache L1 {record.lmcache_l1_hit_tokens}, L2 {record.lmcache_l2_hit_tokens})"
@@ -118,8 +118,8 @@ def call_line(record: CallRecord, n: int, total: int) -> str:
     shared = f" (predicted {predicted}, shared prefix {record.shared_prefix_tokens})" if predicted is not None else ""
     where = f" on {record.instance}" if record.instance else ""  # a fleet: the instance that served it
     if record.error:
-        return f"  [{n}/{total}] {record.session} q{record.question_id} {record.variant:<5}{where} error: {record.error}"
-    return (f"  [{n}/{total}] {record.session} q{record.question_id} {record.variant:<5}{where} "
+        return f"  [{progress}] {record.session} q{record.question_id} {record.variant:<5}{where} error: {record.error}"
+    return (f"  [{progress}] {record.session} q{record.question_id} {record.variant:<5}{where} "
             f"TTFT {record.ttft_ms:>8.0f} ms  cached {record.cached_tokens}/{record.prompt_tokens}{shared}{tiers}")  # fmt: skip
 
 
@@ -189,7 +189,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
         total = sum(len(s.questions) for s in sessions) * scenario.calls_per_question
         resumed = f" ({len(done)} calls already done)" if done else ""
-        console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {total} calls against {ctx.endpoint}{resumed}; results in {run.out}")
+        console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {scenario.planned(total)} against {ctx.endpoint}{resumed}; results in {run.out}")
         run.tracing = Tracing.from_env(run_id)
         if run.tracing.warning:
             print(f"warning: {run.tracing.notice}", file=sys.stderr)
@@ -201,7 +201,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         run.writer = ResultsWriter(run.out)
 
         def on_call(record: CallRecord) -> None:
-            console.print(call_line(record, run.writer.rows_written, total))
+            console.print(call_line(record, scenario.progress(run.writer.rows_written, total)))
             if record.cache_note and not scenario.kv_from_earlier_sessions:
                 console.print(f"    [yellow]! prediction off by more than one chunk: {record.cache_note}[/]")
             stop_if_asked()  # a Ctrl-C noted during this call stops the run here, between calls

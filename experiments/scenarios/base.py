@@ -61,6 +61,14 @@ class Scenario:
     def sessions(self, opts: ScenarioOptions) -> list[Session]:
         raise NotImplementedError
 
+    def planned(self, calls: int) -> str:
+        """What the run's header says it will make."""
+        return f"{calls} calls"
+
+    def progress(self, done: int, calls: int) -> str:
+        """How far the run is, on each call's progress line."""
+        return f"{done}/{calls}"
+
     def run(self, sessions: list[Session], executor: "Executor") -> None:
         """Make the sessions' calls; the executor writes each finished call to results.csv.
 
