@@ -40,7 +40,7 @@ console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = ArgumentParser(prog="python -m experiments.check_prompt", description=__doc__.split("\n\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("template", nargs="?", help="your prompt template (text or .json) with a {question} placeholder")
     p.add_argument("--layout", help=f"check one of the lab's layouts instead: {', '.join(LAYOUTS)}")
     p.add_argument("--question", action="append", help="a question to render; give it twice (default: two built-in ones)")

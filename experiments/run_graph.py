@@ -24,7 +24,7 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = ArgumentParser(prog="python -m experiments.run_graph", description=__doc__.split("\n\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--scenario", default="cold_hit", help=f"one of: {', '.join(SCENARIOS)} (default cold_hit)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<time>-<scenario>)")
     p.add_argument("--manual", help="your own .txt/.md manual (default: Python's documentation topics)")
