@@ -19,7 +19,7 @@ from lab.settings import env_name, resolve
 from lab.errors import UserError
 from lab.exposure import require_key_off_loopback
 from serving import shm, supervisor
-from serving.disk import check_disk_folder
+from serving.disk import check_disk_folder, make_disk_folder
 from serving.model import resolve_model_dir
 from serving.recipes import SERVER_ENV, plan
 from serving.settings import StackSettings
@@ -93,9 +93,8 @@ class Stack:
         redis_password = secrets.token_urlsafe(24) if self.settings.redis and not self.settings.redis_url else ""
         services = plan(self.settings, model_dir, redis_password)
         for i in range(self.settings.instances):
-            disk = self.settings.instance_disk_path(i)
-            if disk is not None:
-                disk.mkdir(parents=True, exist_ok=True)
+            if (disk := self.settings.instance_disk_path(i)) is not None:
+                make_disk_folder(disk, self.settings.disk_gib, own=not self.settings.disk_dir, log=console.print)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started: list[Service] = []
         try:

@@ -80,7 +80,8 @@ class StackSettings:
     disk_gib: float = field(
         default=0,
         metadata={"description": "Bound of the disk tier, GiB: LMCache evicts least recently used chunks at 80% of it "
-                                 "(its fs_native adapter). 0: unbounded, until the file system is full."},
+                                 "(its fs_native adapter), which counts only what it stores, so the stack's own default folder starts empty. "
+                                 "0: unbounded, until the file system is full."},
     )
     gpu_memory_utilization: float = field(
         default=0.85,

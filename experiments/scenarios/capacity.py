@@ -300,8 +300,9 @@ def _stop_others(stacks: dict[str, StackSettings], keep: str) -> None:
 
 def clear_own_disk(settings: StackSettings) -> None:
     """Empty the disk tier's default folder (``<LMLAB_HOME>/lmcache-disk/<name>``), which only this
-    scenario's stack writes, so earlier runs' files do not count against the bound. A folder you
-    chose (``LMLAB_DISK_DIR``) is left as it is."""
+    scenario's stack writes, so every step starts cold even on an unbounded tier (LMLAB_DISK_GIB=0),
+    whose files a later run would find. (A bounded tier's own folder is emptied by the launcher.) A
+    folder you chose (``LMLAB_DISK_DIR``) is left as it is."""
     default = settings.home / "lmcache-disk" / settings.name
     if settings.disk_path == default and default.is_dir():
         shutil.rmtree(default)

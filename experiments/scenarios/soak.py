@@ -16,7 +16,6 @@ left behind after ``down``.
 """
 
 import math
-import shutil
 import time
 from dataclasses import replace
 
@@ -98,11 +97,6 @@ class Soak(Scenario):
     def run(self, sessions: list[Session], executor) -> None:
         stack = self.opts.stack
         stack.down(quiet=True)
-        # LMCache's bounded disk adapter never adopts files an earlier run left in its folder: they
-        # would sit on top of its bound (a second hour measured 844 MiB of them + its own 675-844 MiB).
-        # Only the stack's own default folder is emptied, never one the user named (LMLAB_DISK_DIR).
-        if not stack.settings.disk_dir and stack.settings.disk_path:
-            shutil.rmtree(stack.settings.disk_path, ignore_errors=True)
         before = shm_names()
         stack.up()
         servers = {row["service"]: row["pid"] for row in stack.status()}

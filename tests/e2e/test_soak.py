@@ -3,6 +3,7 @@ judges the series, draws them, and leaves nothing behind. (Its pass marks on dri
 full run, `make soak`; twenty seconds on a shared machine prove only the mechanics.)"""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -13,7 +14,20 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_short_soak_samples_every_server_and_leaves_nothing_behind(tmp_path, monkeypatch):
-    env = own_stack_env(tmp_path)
+    # The stack's own default disk folder (LMLAB_DISK_DIR empty), holding an earlier run's file: a
+    # bounded tier never counts it, so the launcher empties that folder before LMCache starts.
+    env = own_stack_env(tmp_path, LMLAB_DISK_DIR="")
+    disk = settings_from(env, monkeypatch).disk_path
+    disk.mkdir(parents=True)
+    (disk / "earlier-run.bin").write_bytes(b"x" * 2**20)
+    try:
+        _short_soak(tmp_path, env, monkeypatch)
+        assert not (disk / "earlier-run.bin").exists()
+    finally:
+        shutil.rmtree(disk, ignore_errors=True)
+
+
+def _short_soak(tmp_path, env, monkeypatch):
     proc = run_cli("experiments.run_graph", "--scenario", "soak", "--duration", "20", "--concurrency", "2",
                    "--questions", "2", "--manual-tokens", "300", "--max-tokens", "2", "--out", str(tmp_path / "run"), env=env)  # fmt: skip
     # Exit 1 is a missed drift mark, which twenty seconds under load can give; anything else is a fault.
