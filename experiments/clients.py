@@ -16,7 +16,7 @@ from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 
 from clients.bare_stream import stream_chat
-from clients.measured import counters_before, hits_between
+from clients.measured import counters_before, hits_between, watched
 from experiments.plan import Session
 from graphs.agent import graph as agent_graph
 from graphs.graph import graph as qa_graph
@@ -81,8 +81,9 @@ class BareClient:
         with httpx.Client() as http:
             for i, messages, prefix_tokens in self.prompts(session, state):
                 before = counters_before(ctx)
-                result = stream_chat(http, ctx.endpoint, ctx.model, messages, max_tokens=ctx.max_tokens,
-                                     temperature=ctx.temperature, api_key=ctx.api_key, timeout=ctx.request_timeout_s)  # fmt: skip
+                # Watched like the graph's calls, so a dead LMCache server stops the run within seconds.
+                result = watched(ctx, lambda: stream_chat(http, ctx.endpoint, ctx.model, messages, max_tokens=ctx.max_tokens,
+                                                          temperature=ctx.temperature, api_key=ctx.api_key, timeout=ctx.request_timeout_s))  # fmt: skip
                 # The question alone has no layout and no static prefix: left empty, it stays out of per-layout figures.
                 call = CallRecord(question_id=i, question=session.questions[i], node=self.name,
                                   layout=ctx.layout if self.with_manual else "", static_prefix_tokens=prefix_tokens,
