@@ -4,6 +4,7 @@ End-to-end tests take the ``stack`` fixture; unit tests never start a server.
 """
 
 import random
+import shutil
 import signal
 import socket
 import time
@@ -59,6 +60,19 @@ def _nothing_left_in_dev_shm():
     removed = shm.remove_unreferenced(shm.created_since(started, (*shm.PYTHON_SEGMENTS, "*lmlab_pytest-*")))
     if removed:
         print(f"\nremoved {len(removed)} files that killed servers left in {shm.SHM}: {sorted(p.name for p, _ in removed)}")
+
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A green session removes the folders (logs only, once stopped) of the test stacks it started,
+    which would otherwise pile up with every run; a failed one keeps them for the post-mortem."""
+    if exitstatus != 0:
+        return
+    for folder in (StackSettings(name="pytest").state_dir.parent).glob("pytest-*"):
+        if folder.stat().st_mtime >= _SESSION_STARTED and not (folder / "stack.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
