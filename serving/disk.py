@@ -3,6 +3,7 @@ without room, is refused with one line instead of failing inside the LMCache ser
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from lab.errors import UserError
@@ -34,7 +35,7 @@ def check_disk_folder(disk: Path, bound_gib: float) -> None:
                         f"lower LMLAB_DISK_GIB or set {setting} elsewhere")  # fmt: skip
 
 
-def make_disk_folder(disk: Path, bound_gib: float, own: bool, log) -> None:
+def make_disk_folder(disk: Path, bound_gib: float, own: bool, log: Callable[[str], object]) -> None:
     """Create the disk tier's folder before its LMCache server starts.
 
     A bounded tier (LMCache's ``fs_native`` adapter) counts only what it stores itself: its usage starts

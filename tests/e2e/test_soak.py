@@ -18,7 +18,7 @@ def test_a_short_soak_samples_every_server_and_leaves_nothing_behind(tmp_path, m
     # bounded tier never counts it, so the launcher empties that folder before LMCache starts.
     env = own_stack_env(tmp_path, LMLAB_DISK_DIR="")
     disk = settings_from(env, monkeypatch).disk_path
-    disk.mkdir(parents=True)
+    disk.mkdir(parents=True, exist_ok=True)
     (disk / "earlier-run.bin").write_bytes(b"x" * 2**20)
     try:
         _short_soak(tmp_path, env, monkeypatch)
