@@ -94,7 +94,7 @@ class Stack:
         services = plan(self.settings, model_dir, redis_password)
         for i in range(self.settings.instances):
             if (disk := self.settings.instance_disk_path(i)) is not None:
-                make_disk_folder(disk, self.settings.disk_gib, own=not self.settings.disk_dir, log=console.print)
+                make_disk_folder(disk, self.settings.disk_gib, own=self.settings.disk_is_own, log=console.print)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         started: list[Service] = []
         try:

@@ -183,6 +183,11 @@ class StackSettings:
         return Path(self.disk_dir).expanduser() if self.disk_dir else self.home / "lmcache-disk" / self.name
 
     @property
+    def disk_is_own(self) -> bool:
+        """The disk tier sits in the stack's own default folder (LMLAB_DISK_DIR unset), which nothing else writes."""
+        return self.disk_path is not None and not self.disk_dir
+
+    @property
     def shm_name(self) -> str:
         return f"lmlab_{self.name}"
 

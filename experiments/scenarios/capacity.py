@@ -303,9 +303,8 @@ def clear_own_disk(settings: StackSettings) -> None:
     scenario's stack writes, so every step starts cold even on an unbounded tier (LMLAB_DISK_GIB=0),
     whose files a later run would find. (A bounded tier's own folder is emptied by the launcher.) A
     folder you chose (``LMLAB_DISK_DIR``) is left as it is."""
-    default = settings.home / "lmcache-disk" / settings.name
-    if settings.disk_path == default and default.is_dir():
-        shutil.rmtree(default)
+    if settings.disk_is_own and settings.disk_path.is_dir():
+        shutil.rmtree(settings.disk_path)
 
 
 def hit_share(rows: pd.DataFrame) -> pd.Series:
