@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clients.vllm import check_endpoint
-from experiments.results import ResultsWriter, prepare_out_dir, versions
-from experiments.executor import Executor
-from experiments.langfuse_sinks import AcceptAll, BlackHole, refused_url
-from experiments.plan import Session, questions_for
+from experiments.run.results import ResultsWriter, prepare_out_dir, versions
+from experiments.run.executor import Executor
+from observability.sinks import AcceptAll, BlackHole, refused_url
+from experiments.run.plan import Session, questions_for
 from graphs.context import Context
 from lab.cli import ArgumentParser, command
 from lab.settings import resolve

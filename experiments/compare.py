@@ -32,8 +32,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from experiments.results import RESULTS_CSV, SUMMARY_JSON, prepare_out_dir
-from experiments.variant_rows import compared_rows, variant_figures
+from experiments.run.results import RESULTS_CSV, SUMMARY_JSON, prepare_out_dir
+from experiments.analysis.variant_rows import compared_rows, variant_figures
 from lab.cli import command
 from lab.errors import UserError
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from experiments.experiment import RunResult, run_experiment
+from experiments.run.experiment import RunResult, run_experiment
 from experiments.scenarios import SCENARIOS
-from experiments.spec import RunArgs, RunSpec
+from experiments.run.spec import RunArgs, RunSpec
 from lab.cli import ArgumentParser, command
 
 console = Console(width=None if sys.stdout.isatty() else 120)

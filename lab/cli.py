@@ -51,7 +51,7 @@ def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | No
             print(f"error: {err}", file=sys.stderr)
             return err.exit_code
         except KeyboardInterrupt as err:
-            # An interrupted run says what it kept (experiments.experiment.Interrupted carries it).
+            # An interrupted run says what it kept (experiments.run.experiment.Interrupted carries it).
             print(f"interrupted; {err}" if str(err) else "interrupted", file=sys.stderr)
             return 130
         except Exception:

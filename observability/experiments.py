@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.variant_rows import baseline_variant, compared_rows, variant_figures
+from experiments.analysis.variant_rows import baseline_variant, compared_rows, variant_figures
 from observability.calls import call_labels
 
 log = logging.getLogger(__name__)

@@ -49,6 +49,7 @@ CHECK_TASK = "Question: {question}\n\nAnswer to judge: {answer}"
 RUNNING_SUMMARY = "Summary of the conversation so far ({turns} earlier turns): the user asked {questions}."
 
 NODE_ROLES = {"plan": PLAN_ROLE, "answer": ANSWER_ROLE, "check": CHECK_ROLE}
+NODES = tuple(NODE_ROLES)  # the agent's LLM nodes, in call order
 
 
 def plan_task(question: str) -> str:

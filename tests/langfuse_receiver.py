@@ -28,7 +28,7 @@ from urllib.parse import unquote
 from langfuse import api as lf
 from langfuse.api.core.pydantic_utilities import parse_obj_as
 
-from experiments.langfuse_sinks import INGESTION_PATH, OTLP_PATH, AcceptAll, BlackHole, otlp_request, refused_url
+from observability.sinks import INGESTION_PATH, OTLP_PATH, AcceptAll, BlackHole, otlp_request, refused_url
 
 __all__ = ["LangfuseReceiver", "BlackHole", "refused_url", "metadata", "decode_spans"]
 

@@ -15,8 +15,8 @@ import uuid
 import httpx
 
 from clients.vllm import tokenize_chat
-from experiments.clients import BARE
-from experiments.plan import Session, questions_for
+from experiments.run.clients import BARE
+from experiments.run.plan import Session, questions_for
 from graphs.context import Context
 from lab.cli import command
 from lab.settings import resolve

@@ -21,9 +21,9 @@ import time
 import uuid
 from dataclasses import replace
 
-from experiments.clients import BARE, QA_GRAPH
+from experiments.run.clients import BARE, QA_GRAPH
 from experiments.gpu.breakdown import timed_tokenize
-from experiments.plan import question_session
+from experiments.run.plan import question_session
 from graphs.context import Context
 from lab.cli import command
 from lab.settings import resolve

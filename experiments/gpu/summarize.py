@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from experiments.gpu.dummy_model import kv_bytes_per_token
-from experiments.results import load_results
+from experiments.run.results import load_results
 from lab.cli import command
 from lab.errors import UserError
 

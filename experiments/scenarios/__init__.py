@@ -1,23 +1,24 @@
-"""Scenario registry. Adding a scenario: one module with a ``Scenario`` subclass, one entry here."""
+"""Scenario registry. Adding a scenario: one module (or package) with a ``Scenario`` subclass, one entry
+here. The class itself declares what else knows of it: its bench arguments, baseline variant and charts."""
 
-from experiments.scenarios.agent import Agent
+from experiments.scenarios.agent.scenario import Agent
 from experiments.scenarios.base import Scenario, ScenarioOptions
-from experiments.scenarios.capacity import Capacity
+from experiments.scenarios.capacity.scenario import Capacity
 from experiments.scenarios.cold_hit import ColdHit, ColdHitLMCacheOnly
 from experiments.scenarios.equivalence import Equivalence
-from experiments.scenarios.fleet import FleetScenario
-from experiments.scenarios.hit_accounting import HitAccounting
+from experiments.scenarios.fleet.scenario import FleetScenario
+from experiments.scenarios.hit_accounting.scenario import HitAccounting
 from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
 from experiments.scenarios.overhead import Overhead
 from experiments.scenarios.sharing import Sharing
-from experiments.scenarios.soak import Soak
+from experiments.scenarios.soak.scenario import Soak
 from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
 from lab.registry import lookup
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Sharing, Equivalence, Load, Sweep,
-                                                            Overhead, Soak, Agent, Capacity, HitAccounting, FleetScenario]}
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Equivalence, Sharing, Sweep,
+                                                            Overhead, Load, FleetScenario, Agent, Capacity, Soak, HitAccounting]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from experiments.plan import Session
+from experiments.run.plan import Session
 from graphs.context import Context
 from serving.launcher import Stack
 
 if TYPE_CHECKING:
-    from experiments.executor import Executor
+    from experiments.run.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,14 @@ class Scenario:
     # Sessions that hit KV an earlier session made (tiers, sharing): the graph predicts from the
     # session's own prompts, so its prediction is off by design and is not flagged on screen.
     kv_from_earlier_sessions: bool = False
+    # ``make bench``'s full-size arguments (RunArgs fields); None: not part of the benchmarks.
+    bench_args: dict | None = None
+    # The variant the others are measured against (experiments.compare, LangFuse experiment runs);
+    # None: the run's first variant.
+    baseline: str | None = None
+    # The scenario's own charts, (draw(df, out) -> file name or None, title), drawn after the
+    # charts every run gets (experiments.analysis.charts).
+    charts: tuple = ()
 
     def __init__(self, concurrency: int | None = None):
         self.concurrency = concurrency or self.default_concurrency

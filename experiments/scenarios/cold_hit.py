@@ -8,13 +8,15 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.plan import Session, question_session
+from experiments.run.plan import Session, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
-from experiments.summary import reduction
+from experiments.analysis.summary import reduction
 
 
 class ColdHit(Scenario):
     name = "cold_hit"
+    bench_args = {}
+    baseline = "cold"
     description = "first question on a fresh manual (cold) vs the next questions on it (cache hits)"
     default_expect = 0.70
     min_questions = 2
@@ -49,5 +51,6 @@ class ColdHitLMCacheOnly(ColdHit):
     cache is on by default and serves these hits) it is the LMCache-only figure. Its own stack and ports."""
 
     name = "cold_hit_lmcache"
+    bench_args = None
     description = "cold_hit with vLLM's prefix cache off: every hit loaded from LMCache"
     stack_overrides = {"name": "lmcache-only", "prefix_caching": False, "vllm_port": 8160, "lmcache_port": 5600, "lmcache_http_port": 8093}

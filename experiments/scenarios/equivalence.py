@@ -44,6 +44,7 @@ def explained(diff: dict) -> bool:
 
 class Equivalence(Tiers):
     name = "equivalence"
+    bench_args = {}
     description = "answers computed from scratch vs served from each cache tier (temperature 0)"
     default_expect = 0.95  # fraction of tier answers identical to the cold one
     logprobs = True

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.plan import Session, question_session
+from experiments.run.plan import Session, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from prompts.layouts import LAYOUTS
 
@@ -69,6 +69,8 @@ def layout_figures(df: pd.DataFrame, scenario: str, base: str = FRIENDLY) -> dic
 class Layouts(Scenario):
     min_questions = 2
     name = "layouts"
+    bench_args = {"questions": 5, "manual_tokens": 4400}
+    baseline = "instructions_first"
     description = "the same questions in each prompt layout, each from cold caches"
     default_expect = None
 

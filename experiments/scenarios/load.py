@@ -8,12 +8,13 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.plan import Session, question_session
+from experiments.run.plan import Session, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 
 
 class Load(Scenario):
     name = "load"
+    bench_args = {"concurrency": 8, "questions": 20, "repeats": 1}
     description = "concurrent sessions on one manual: errors, p50/p95 TTFT, hit rate, throughput"
     default_expect = 0.90  # mean hit rate after each session's first question
     default_concurrency = 8

@@ -18,19 +18,20 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from experiments.clients import BARE, QA_GRAPH, SUFFIX
-from experiments.plan import Session, question_session
+from experiments.run.clients import BARE, QA_GRAPH, SUFFIX
+from experiments.run.plan import Session, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
-from experiments.summary import median_ratio
+from experiments.analysis.summary import median_ratio
 
 if TYPE_CHECKING:
-    from experiments.executor import Executor
+    from experiments.run.executor import Executor
 
 CLIENTS = (QA_GRAPH, BARE, SUFFIX)
 
 
 class Overhead(Scenario):
     name = "overhead"
+    bench_args = {"repeats": 6}
     description = "the same cold and hit calls through the graph and a bare HTTP client, and the question alone"
     # No gate by default: on a shared 2-core machine a 5% band is within run-to-run noise of a cold
     # call. --expect-reduction F turns it on: exit 1 when harness/bare exceeds 1 + F, cold or hit.

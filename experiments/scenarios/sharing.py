@@ -16,9 +16,9 @@ from dataclasses import replace
 import pandas as pd
 
 from clients.vllm import scrape_metrics
-from experiments.plan import Session, questions_for
+from experiments.run.plan import Session, questions_for
 from experiments.scenarios.base import Scenario, ScenarioOptions
-from experiments.summary import median_ratio
+from experiments.analysis.summary import median_ratio
 from lab.errors import UserError
 from metrics.prometheus import L2_STORES_COMPLETED, L2_STORES_SUBMITTED, parse_counters
 
@@ -36,6 +36,8 @@ def wait_for_l2_stores(lmcache_url: str, timeout_s: float = 60) -> None:
 
 class Sharing(Scenario):
     name = "sharing"
+    bench_args = {}
+    baseline = "b_cold"
     description = "instance B reuses the KV instance A computed, through a shared Redis tier"
     default_expect = 0.85  # B's Redis hit TTFT at most 15% of B's cold TTFT
     stack_overrides = {

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clients.vllm import count_chat_tokens, max_model_len
-from experiments.plan import Session, question_session
+from experiments.run.plan import Session, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from graphs.context import Context
 from lab.settings import env_name
@@ -84,6 +84,8 @@ def fit_slope(points: pd.DataFrame) -> tuple[float, float] | None:
 
 class Sweep(Scenario):
     name = "sweep"
+    bench_args = {}
+    baseline = "cold"
     description = "cold vs hit TTFT across manual sizes: cold grows with the prompt, a hit stays near flat"
     # --expect-reduction here: how much flatter the hit line must be; 0.90 means hit slope <= 10% of cold slope.
     default_expect = 0.90

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pandas as pd
 
 from clients.vllm import reset_prefix_cache
-from experiments.plan import Session, question_session
+from experiments.run.plan import Session, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 
 TIERS = ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]
@@ -21,6 +21,7 @@ TIERS = ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]
 
 class Tiers(Scenario):
     name = "tiers"
+    bench_args = {}
     description = "the same prompt served by recompute, vLLM's cache, LMCache L1 (memory) and LMCache disk"
     default_expect = 0.90  # every tier's hit TTFT at most 10% of cold
     stack_overrides = {"name": "tiers", "prefix_caching": True, "vllm_port": 8110, "lmcache_port": 5560, "lmcache_http_port": 8095}

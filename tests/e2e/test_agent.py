@@ -87,10 +87,10 @@ def test_appended_turns_grow_the_shared_prefix_and_a_rewritten_history_does_not(
 def test_the_trace_of_a_question_shows_each_node_with_its_own_figures_in_order(stack, tmp_path):
     """Per-node LangFuse figures: each LLM node's observation carries its call's record, and its
     ChatOpenAI generation sits under it; the trace reads plan, answer, check, in that order."""
-    from experiments.clients import AGENT_GRAPH
-    from experiments.executor import Executor
-    from experiments.plan import Session
-    from experiments.results import ResultsWriter
+    from experiments.run.clients import AGENT_GRAPH
+    from experiments.run.executor import Executor
+    from experiments.run.plan import Session
+    from experiments.run.results import ResultsWriter
     from graphs.context import Context
     from tests.langfuse_receiver import LangfuseReceiver, metadata
     from observability.tracing import Tracing

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from experiments.scenarios.capacity import CPU_KV_SCALE, config_settings
+from experiments.scenarios.capacity.scenario import CPU_KV_SCALE, config_settings
 from serving.launcher import Stack
 from tests.e2e.helpers import assert_one_line_error, own_stack_env, run_cli, settings_from
 

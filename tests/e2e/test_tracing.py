@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments.results import ResultsWriter
-from experiments.executor import Executor
-from experiments.plan import Session
+from experiments.run.results import ResultsWriter
+from experiments.run.executor import Executor
+from experiments.run.plan import Session
 from graphs.context import Context
 from graphs.graph import graph
 from observability.settings import UNTRACED

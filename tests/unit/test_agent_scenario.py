@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from experiments.charts import draw_charts
-from experiments.scenarios.agent import Agent, agent_check, agent_comparison
+from experiments.analysis.charts import draw_charts
+from experiments.scenarios.agent.scenario import Agent, agent_check, agent_comparison
 from experiments.scenarios.base import ScenarioOptions
 from graphs.context import Context
 

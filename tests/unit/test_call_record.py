@@ -3,8 +3,8 @@ results.csv, the per-variant summary and the trace metadata with no other edit."
 
 from dataclasses import field, make_dataclass
 
-from experiments.results import ResultsWriter, load_results
-from experiments.summary import variant_table
+from experiments.run.results import ResultsWriter, load_results
+from experiments.analysis.summary import variant_table
 from metrics.records import SUMMARY, CallRecord, columns, trace_metadata
 
 

@@ -4,8 +4,9 @@ working set kept at >= 90% and the pass marks."""
 import pandas as pd
 import pytest
 
-from experiments.charts import capacity_points
-from experiments.scenarios.capacity import checks, config_settings, default_sizes, kept_table, parse_list, per_step, zipf_order
+from experiments.scenarios.capacity.chart import capacity_points
+from experiments.scenarios.capacity.analysis import checks, kept_table, per_step
+from experiments.scenarios.capacity.scenario import config_settings, default_sizes, parse_list, zipf_order
 from lab.errors import UserError
 from serving.settings import StackSettings
 

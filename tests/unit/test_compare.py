@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from experiments.compare import bootstrap_ratio, compare_pair, differences, load_run, main, verdict
-from experiments.variant_rows import baseline_variant, compared_rows
+from experiments.analysis.variant_rows import baseline_variant, compared_rows
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "run_cold_hit"
 

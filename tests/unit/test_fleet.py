@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.fleet_grid import grid, round_robin_alone_share
-from experiments.scenarios.fleet import DEFAULT_CELLS, FleetScenario, cell_settings, parse_cells
+from experiments.scenarios.fleet.grid import grid, round_robin_alone_share
+from experiments.scenarios.fleet.scenario import DEFAULT_CELLS, FleetScenario, cell_settings, parse_cells
 from lab.errors import UserError
 from metrics.attribution import UNKNOWN, hit_source, serving_instance
 from metrics.prometheus import parse_counters
@@ -227,7 +227,7 @@ def test_cells_are_chosen_by_name_and_a_bad_cell_is_refused():
 
 
 def test_the_grouped_bar_chart_is_drawn_from_the_rows_alone(tmp_path):
-    from experiments.charts import draw_charts
+    from experiments.analysis.charts import draw_charts
 
     written = dict(draw_charts(pd.DataFrame(RR_NONE + RR_NODE + CH_NONE), tmp_path))
     assert "fleet_grid.png" in written and (tmp_path / "fleet_grid.png").stat().st_size > 0

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from experiments.accounting_report import calls_table
-from experiments.hit_accounting import account, kv_load_ms, parse_log, same_request, split_hit, spread
-from experiments.scenarios.hit_accounting import planned_sizes
+from experiments.scenarios.hit_accounting.accounting import account, kv_load_ms, parse_log, same_request, split_hit, spread
+from experiments.scenarios.hit_accounting.scenario import planned_sizes
 from lab.errors import UserError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

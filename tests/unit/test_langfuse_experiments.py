@@ -172,7 +172,7 @@ def test_the_cache_source_is_where_most_cached_tokens_came_from():
 
 
 def test_the_report_names_the_dataset_and_the_runs():
-    from experiments.report import tracing_section
+    from experiments.analysis.report import tracing_section
 
     tracing = {"enabled": True, "base_url": "http://lf", "session_id": "run-1", "tags": ["cold_hit"],
                "experiments": {"dataset": "lmcache-lab/cold_hit/m-600t-ab12cd34", "runs": ["run-1 cold", "run-1 hit"],

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from clients.bare_stream import parse_sse_line, stream_chat
-from experiments.clients import SUFFIX
-from experiments.plan import Session
+from experiments.run.clients import SUFFIX
+from experiments.run.plan import Session
 from experiments.scenarios import ScenarioOptions
 from experiments.scenarios.overhead import Overhead
-from experiments.summary import median_ratio
+from experiments.analysis.summary import median_ratio
 from graphs.context import Context
 from lab.errors import UserError
 from prompts.layouts import dynamic_part

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.charts import draw_charts
+from experiments.analysis.charts import draw_charts
 from experiments.report import main, write_report
 from lab.errors import UserError
 

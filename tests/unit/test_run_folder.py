@@ -3,9 +3,9 @@ nothing, and a server that stopped mid-run is named with what was kept and how t
 
 import pytest
 
-from experiments.results import RESULTS_CSV, ResultsWriter, count_rows
-from experiments.experiment import discard_unused_run, stopped_run_advice
-from experiments.spec import RUN_JSON
+from experiments.run.results import RESULTS_CSV, ResultsWriter, count_rows
+from experiments.run.experiment import discard_unused_run, stopped_run_advice
+from experiments.run.spec import RUN_JSON
 from graphs.context import Context
 from lab.errors import ServerGone, UserError
 from metrics.records import CallRecord

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from experiments.scenarios.soak import Soak, drift, tenths
+from experiments.scenarios.soak.scenario import Soak, drift, tenths
 
 
 def soaked(rss_end: float, hit_end_ms: float, left: list[str] | None = None) -> dict:

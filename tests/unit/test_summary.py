@@ -3,7 +3,7 @@
 import pandas as pd
 
 from experiments.scenarios.cold_hit import ColdHit
-from experiments.summary import reduction, variant_table
+from experiments.analysis.summary import reduction, variant_table
 
 
 def results() -> pd.DataFrame:

@@ -4,9 +4,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
-from experiments.clients import QA_GRAPH
-from experiments.plan import Session
-from experiments.results import ResultsWriter
+from experiments.run.clients import QA_GRAPH
+from experiments.run.plan import Session
+from experiments.run.results import ResultsWriter
 from metrics.records import CallRecord
 from observability.tracing import Tracing
 

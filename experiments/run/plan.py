@@ -32,7 +32,7 @@ class Session:
     variants: list[str]
     edition: str
     context: Context
-    client: Client | None = None  # None: the QA graph (experiments.clients.QA_GRAPH)
+    client: Client | None = None  # None: the QA graph (experiments.run.clients.QA_GRAPH)
     # Runs just before the session: reset a cache, restart servers, wait for a tier to fill.
     before: Callable[[], None] | None = field(default=None, repr=False)
     # Which of the planned questions this run asks (all when None); a resumed run asks only the missing ones.

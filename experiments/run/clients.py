@@ -1,4 +1,4 @@
-"""Who makes a session's calls (the ``Client`` protocol of ``experiments.plan``).
+"""Who makes a session's calls (the ``Client`` protocol of ``experiments.run.plan``).
 
 - ``GraphClient``: streams a LangGraph graph once per session (``QA_GRAPH``: the normal path;
   ``AGENT_GRAPH``: the agent graph, several calls per question);
@@ -17,7 +17,7 @@ from langgraph.runtime import Runtime
 
 from clients.bare_stream import stream_chat
 from clients.measured import counters_before, hits_between, watched
-from experiments.plan import Session
+from experiments.run.plan import Session
 from graphs.agent import graph as agent_graph
 from graphs.graph import graph as qa_graph
 from graphs.state import State

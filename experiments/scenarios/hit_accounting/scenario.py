@@ -8,7 +8,7 @@ Per stack, size and repeat, on a fresh manual edition, one call at a time with t
    whose prefix LMCache loads back from its CPU tier: the hit being accounted for;
 4. ``suffix_only``: a fourth question alone, without the manual: the request's fixed cost.
 LMCache's log is then read for the retrieve time of each ``lmcache_hit`` call (joined on its response
-id, see ``experiments.hit_accounting``) and the hit is split into fixed cost, KV load, compute and
+id, see ``experiments.scenarios.hit_accounting.accounting``) and the hit is split into fixed cost, KV load, compute and
 the rest. The scenario restarts its stack between stacks, so each stack starts fresh, and reports
 how far the stacks differ.
 
@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from clients.vllm import reset_prefix_cache
-from experiments.accounting_report import LOG_COPY, analyse, calls_table, keep_lines
-from experiments.clients import BARE, SUFFIX
-from experiments.hit_accounting import PARTS
-from experiments.plan import Session, questions_for
+from experiments.scenarios.hit_accounting.report import LOG_COPY, analyse, calls_table, keep_lines
+from experiments.run.clients import BARE, SUFFIX
+from experiments.scenarios.hit_accounting.accounting import PARTS
+from experiments.run.plan import Session, questions_for
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from lab.errors import UserError
 
 if TYPE_CHECKING:
-    from experiments.executor import Executor
+    from experiments.run.executor import Executor
 
 SIZES_VAR = "LMLAB_ACCOUNTING_SIZES"
 STACKS_VAR = "LMLAB_ACCOUNTING_STACKS"

@@ -1,6 +1,6 @@
 """The client of a fleet: the QA graph's very messages, sent through the router, one call at a time.
 
-A ``Client`` (``experiments.plan``) like ``experiments.clients.BARE``, with what a fleet adds:
+A ``Client`` (``experiments.run.plan``) like ``experiments.run.clients.BARE``, with what a fleet adds:
 - every call carries the session's id in the header the router's ``consistent_hash`` policy hashes
   (``X-Session-ID``); other policies ignore it;
 - around every call it snapshots each instance's vLLM ``/metrics`` and LMCache server ``/metrics``,
@@ -21,8 +21,8 @@ import httpx
 
 from clients.bare_stream import stream_chat
 from clients.vllm import scrape_metrics, server_root
-from experiments.clients import BARE
-from experiments.plan import Session
+from experiments.run.clients import BARE
+from experiments.run.plan import Session
 from lab.errors import ServerGone, UserError
 from metrics.attribution import UNKNOWN, hit_source, serving_instance
 from metrics.prometheus import L2_STORES_COMPLETED, L2_STORES_SUBMITTED, delta, hit_tokens, parse_counters

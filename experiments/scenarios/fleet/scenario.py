@@ -3,7 +3,7 @@
 The scenario runs its own stack (name ``fleet``, N=2 by ``LMLAB_INSTANCES``) and, per cell of the
 grid, brings the fleet to that cell's layout (a new policy restarts the router alone, a new sharing mode the
 whole fleet), then asks R sessions of Q questions, each on a fresh manual edition, through the
-router, one call at a time (``experiments.fleet_client``): every row names the instance that served
+router, one call at a time (``experiments.scenarios.fleet.client``): every row names the instance that served
 it and the measured source of its hits. ``LMLAB_FLEET_CELLS`` picks cells, e.g.
 ``round_robin:none,consistent_hash:none``; the default grid is ``DEFAULT_CELLS``.
 
@@ -26,9 +26,10 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.fleet_client import Fleet, FleetClient
-from experiments.fleet_grid import grid, round_robin_alone_share
-from experiments.plan import Session, questions_for
+from experiments.scenarios.fleet.client import Fleet, FleetClient
+from experiments.scenarios.fleet.grid import grid, round_robin_alone_share
+from experiments.run.plan import Session, questions_for
+from experiments.scenarios.fleet.chart import fleet_grid
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from lab.errors import UserError
 from serving.launcher import Stack
@@ -86,6 +87,8 @@ class _FirstCellStack:
 
 class FleetScenario(Scenario):
     name = "fleet"
+    bench_args = {"questions": 5, "repeats": 2}
+    charts = ((fleet_grid, "Fleet: hit share and median TTFT per routing policy and sharing mode"),)
     description = "N vLLM instances behind vllm-router: routing policy x LMCache sharing"
     stack_overrides = _FirstCellStack()
     needs_launcher = True

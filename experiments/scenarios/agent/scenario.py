@@ -21,12 +21,13 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.clients import AGENT_GRAPH
-from experiments.plan import Session, questions_for
+from experiments.run.clients import AGENT_GRAPH
+from experiments.run.plan import Session, questions_for
+from experiments.scenarios.agent.charts import agent_hit_rate_by_node, agent_waterfall, followup_cached_tokens
 from experiments.scenarios.base import Scenario, ScenarioOptions
+from prompts.agent import NODES
 
 SHARED, PER_NODE = "shared_prefix", "per_node_system"
-NODES = ("plan", "answer", "check")
 # variant -> (agent layout, conversation mode)
 VARIANTS = {
     SHARED: (SHARED, "independent"),
@@ -151,6 +152,12 @@ def agent_check(comparison: dict) -> str | None:
 
 class Agent(Scenario):
     name = "agent"
+    bench_args = {}
+    charts = (
+        (agent_waterfall, "Agent nodes per question, TTFT end to end"),
+        (agent_hit_rate_by_node, "Cache hit rate per agent node and variant"),
+        (followup_cached_tokens, "Follow-up turns: reusable and cached tokens per turn"),
+    )
     description = "plan -> answer -> check per question over one manual, per agent layout and follow-up mode"
     calls_per_question = len(NODES)
 

@@ -4,8 +4,8 @@ experiment runs, so both show the same figures)."""
 
 import pandas as pd
 
-# The variant each scenario measures the others against; a scenario not listed uses its first variant.
-BASELINES = {"cold_hit": "cold", "layouts": "instructions_first", "sweep": "cold", "sharing": "b_cold"}
+from experiments.scenarios import SCENARIOS
+
 
 
 def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -19,8 +19,8 @@ def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def baseline_variant(scenario: str, variants: list[str]) -> str | None:
-    """The scenario's baseline among the variants a run has, else its first variant."""
-    wanted = BASELINES.get(scenario)
+    """The scenario's baseline (its registry entry's ``baseline``) among the variants a run has, else its first variant."""
+    wanted = SCENARIOS[scenario].baseline if scenario in SCENARIOS else None
     if wanted in variants:
         return wanted
     return variants[0] if variants else None

@@ -22,7 +22,8 @@ from dataclasses import replace
 import pandas as pd
 import psutil
 
-from experiments.plan import Session, question_session
+from experiments.run.plan import Session, question_session
+from experiments.scenarios.soak.chart import soak_over_time
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from metrics.resources import SHM, Sampler
 from serving import shm
@@ -62,6 +63,7 @@ def shm_names() -> set[str]:
 
 class Soak(Scenario):
     name = "soak"
+    charts = ((soak_over_time, "Soak: resources and TTFT over time"),)
     description = "sessions at once for a fixed time: memory, open files, disk tier, /dev/shm and TTFT stay flat"
     default_concurrency = 4
     needs_launcher = True

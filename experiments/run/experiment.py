@@ -22,12 +22,12 @@ from rich.console import Console
 
 from clients.measured import counters_snapshot
 from clients.vllm import check_endpoint, scrape_metrics
-from experiments.executor import Executor
+from experiments.run.executor import Executor
 from experiments.report import write_report
-from experiments.results import RESULTS_CSV, ResultsWriter, count_rows, load_results, prepare_out_dir, versions, write_summary
+from experiments.run.results import RESULTS_CSV, ResultsWriter, count_rows, load_results, prepare_out_dir, versions, write_summary
 from experiments.scenarios import Scenario, ScenarioOptions, create
-from experiments.spec import RUN_JSON, RunSpec
-from experiments.summary import variant_table, variants_as_dict
+from experiments.run.spec import RUN_JSON, RunSpec
+from experiments.analysis.summary import variant_table, variants_as_dict
 from graphs.context import Context
 from lab.cli import finish_the_call_in_flight
 from lab.errors import ServerGone, UserError
