@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from experiments.run.experiment import RunResult, run_experiment
-from experiments.scenarios import SCENARIOS
 from experiments.run.spec import RunArgs, RunSpec
+from experiments.scenarios import SCENARIOS
 from lab.cli import ArgumentParser, command
 
 console = Console(width=None if sys.stdout.isatty() else 120)
