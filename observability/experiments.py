@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.analysis.variant_rows import baseline_variant, compared_rows, variant_figures
+from experiments.analysis.variant_rows import baseline_among, compared_rows, variant_figures
 from observability.calls import call_labels
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class ExperimentPlan:
     manual: Manual
     metadata: dict = field(default_factory=dict)
     l2_tier: str = "lmcache disk"  # what an L2 hit means on this stack: "lmcache disk" or "redis"
+    baseline: str | None = None  # the scenario's baseline variant (None: the run's first)
 
     @property
     def dataset(self) -> str:
@@ -107,7 +108,7 @@ def git_commit(root: Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def experiment_plan(run_id: str, scenario: str, context: dict, stack: dict, versions: dict) -> ExperimentPlan:
+def experiment_plan(run_id: str, scenario: str, context: dict, stack: dict, versions: dict, baseline: str | None = None) -> ExperimentPlan:
     """The plan of a run_graph run, from its Context and stack settings (plain dicts)."""
     settings = {k: stack[k] for k in STACK_SETTINGS if k in stack}
     metadata = {
@@ -118,7 +119,7 @@ def experiment_plan(run_id: str, scenario: str, context: dict, stack: dict, vers
     }  # fmt: skip
     redis = bool(stack.get("redis") or stack.get("redis_url"))
     return ExperimentPlan(run_id, scenario, manual_of(context.get("manual_path") or "", context.get("manual_tokens") or 0),
-                          metadata, "redis" if redis else "lmcache disk")  # fmt: skip
+                          metadata, "redis" if redis else "lmcache disk", baseline)  # fmt: skip
 
 
 def cache_source(record: dict, l2_tier: str = "lmcache disk") -> str | None:
@@ -192,7 +193,7 @@ class ExperimentRecorder:
         variants = list(dict.fromkeys(l.variant for l in self.links))
         if self.results is not None and not self.results.empty:
             variants = list(dict.fromkeys(self.results["variant"].astype(str)))
-        return baseline_variant(self.plan.scenario, variants)
+        return baseline_among(self.plan.baseline, variants)
 
     def run_metadata(self, variant: str) -> dict:
         return {**self.plan.metadata, "variant": variant, "baseline_variant": self.baseline(),

@@ -1,10 +1,8 @@
 """Which calls stand for a variant when two variants or two runs are compared, and which variant
-of a scenario is its baseline (pure pandas; used by ``experiments.compare`` and by the LangFuse
+of a run is its baseline (pure pandas; used by ``experiments.compare`` and by the LangFuse
 experiment runs, so both show the same figures)."""
 
 import pandas as pd
-
-from experiments.scenarios import SCENARIOS
 
 
 
@@ -18,9 +16,8 @@ def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[~(rows["session"].isin(whole) & first)]
 
 
-def baseline_variant(scenario: str, variants: list[str]) -> str | None:
-    """The scenario's baseline (its registry entry's ``baseline``) among the variants a run has, else its first variant."""
-    wanted = SCENARIOS[scenario].baseline if scenario in SCENARIOS else None
+def baseline_among(wanted: str | None, variants: list[str]) -> str | None:
+    """``wanted`` (a scenario's ``baseline``) if the run has it, else the run's first variant."""
     if wanted in variants:
         return wanted
     return variants[0] if variants else None

@@ -197,7 +197,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
             console.print(run.tracing.notice)
         run.tracing.record_experiments(lambda: experiment_plan(run_id, scenario.name, vars(ctx),
                                                                run.stack.settings.as_dict() if run.stack else {},
-                                                               versions()))  # fmt: skip
+                                                               versions(), scenario.baseline))  # fmt: skip
         run.writer = ResultsWriter(run.out)
 
         def on_call(record: CallRecord) -> None:

@@ -15,6 +15,7 @@ from experiments.scenarios.sharing import Sharing
 from experiments.scenarios.soak.scenario import Soak
 from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
+from experiments.analysis.variant_rows import baseline_among
 from lab.registry import lookup
 
 SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Equivalence, Sharing, Sweep,
@@ -30,4 +31,9 @@ def create(name: str, **options) -> Scenario:
     return scenario_class(name)(**options)
 
 
-__all__ = ["SCENARIOS", "Scenario", "ScenarioOptions", "create", "scenario_class"]
+def baseline_variant(name: str, variants: list[str]) -> str | None:
+    """The scenario's baseline (its ``baseline``) among the variants a run has, else its first variant."""
+    return baseline_among(SCENARIOS[name].baseline if name in SCENARIOS else None, variants)
+
+
+__all__ = ["SCENARIOS", "Scenario", "baseline_variant", "ScenarioOptions", "create", "scenario_class"]

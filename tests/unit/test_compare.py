@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from experiments.compare import bootstrap_ratio, compare_pair, differences, load_run, main, verdict
-from experiments.analysis.variant_rows import baseline_variant, compared_rows
+from experiments.analysis.variant_rows import compared_rows
+from experiments.scenarios import baseline_variant
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "run_cold_hit"
 

@@ -28,7 +28,8 @@ from tests.langfuse_receiver import LangfuseReceiver
 QUESTIONS = ["What does assert do?", "What is a lambda?", "How do loops work?"]
 TTFT = {"cold": 900.0, "hit": 300.0}
 PLAN = ExperimentPlan("run-1", "cold_hit", Manual("python-docs-topics", 600, "ab12cd34ef56ab78"),
-                      {"model": "smollm2-135m-instruct", "git_commit": "abc123", "versions": {"langfuse": "4.15.6"}})  # fmt: skip
+                      {"model": "smollm2-135m-instruct", "git_commit": "abc123", "versions": {"langfuse": "4.15.6"}},
+                      baseline="cold")  # fmt: skip
 
 
 class State(TypedDict):
@@ -143,7 +144,7 @@ def test_the_next_run_reuses_the_dataset_items_and_score_configs(receiver):
     run(receiver)
     posts = lambda: [(m, p) for m, p, _ in receiver.rest if m == "POST" and "run-items" not in p]  # noqa: E731
     created = len(posts())
-    run(receiver, ExperimentPlan("run-2", PLAN.scenario, PLAN.manual, PLAN.metadata))
+    run(receiver, ExperimentPlan("run-2", PLAN.scenario, PLAN.manual, PLAN.metadata, baseline=PLAN.baseline))
     assert receiver.invalid == [] and len(posts()) == created  # nothing created twice
     assert len(receiver.datasets) == 1 and len(receiver.items) == 3
     assert {name for (_, name) in receiver.runs} == {"run-1 cold", "run-1 hit", "run-2 cold", "run-2 hit"}
