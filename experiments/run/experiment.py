@@ -2,9 +2,10 @@
 
 What ``run_graph``, ``bench``, the notebook and the tests call. It creates (or resumes) the run
 folder, starts or reuses the local stack unless the spec names an endpoint, plans the scenario's
-sessions, executes them (each finished call lands in results.csv at once), then writes
-summary.json, report.md and the charts. Servers this run started are stopped at the end, also on
-failure or Ctrl-C (unless ``keep_stack``). A server lost mid-run raises ``ServerGone`` naming what
+sessions (its ``Plan``), executes them (each finished call lands in results.csv at once), then writes
+summary.json, report.md and the charts. The run's stacks (``experiments.run.stacks.Stacks``, which
+the scenario asks to restart or switch them) are stopped at the end when this run started them, also
+on failure or Ctrl-C (unless ``keep_stack``). A server lost mid-run raises ``ServerGone`` naming what
 was kept and how to finish (``--resume``); Ctrl-C raises ``Interrupted``.
 """
 
