@@ -134,3 +134,37 @@ def with_resolved_defaults(cls: type[T], env: Mapping | None = None) -> type[T]:
         spec.append((f.name, f.type, dataclasses.field(default=getattr(obj, f.name), metadata=meta)))
     params = getattr(cls, "__dataclass_params__")
     return dataclasses.make_dataclass(cls.__name__, spec, bases=(cls,), frozen=params.frozen, kw_only=True)
+
+
+def resolve_params(cls: type[T], given: Mapping | None = None, *, env: Mapping | None = None) -> tuple[T, dict[str, str]]:
+    """A scenario's parameters (a frozen dataclass of its own ``LMLAB_*`` knobs) by the rule above,
+    with each field's source. A field whose metadata holds ``parse`` (text -> value) reads its
+    variable through it, for values richer than a scalar (a list of sizes, a grid of cells), each
+    refused with its own one-line message."""
+    env = os.environ if env is None else env
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    parsed = {}
+    for f in dataclasses.fields(cls):
+        var = env_name(f.name)
+        if "parse" in f.metadata and f.name not in given and env.get(var, "") != "":
+            parsed[f.name] = f.metadata["parse"](env[var])
+    obj, sources = resolve_with_sources(cls, {**parsed, **given}, env=env)
+    return obj, {**sources, **{name: env_name(name) for name in parsed}}
+
+
+def restore(cls: type[T], saved: Mapping) -> T:
+    """``cls`` rebuilt from its ``dataclasses.asdict`` as JSON kept it (lists back to tuples)."""
+
+    def tuples(v):
+        return tuple(tuples(x) for x in v) if isinstance(v, list) else v
+
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{k: tuples(v) for k, v in saved.items() if k in names})
+
+
+def as_text(value) -> str:
+    """A setting's value as its ``LMLAB_*`` variable would spell it: a tuple comma-separated, a pair
+    colon-joined (``round_robin:none``)."""
+    if isinstance(value, tuple):
+        return ",".join(":".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in value)
+    return str(value)

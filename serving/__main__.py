@@ -7,7 +7,7 @@ from rich.table import Table
 
 from lab.cli import ArgumentParser, command
 from lab.errors import UserError
-from lab.settings import describe, resolve_with_sources
+from lab.settings import as_text, describe, resolve_params, resolve_with_sources
 from serving.capacity import describe as describe_capacity
 from serving.capacity import read_model_shape
 from serving.launcher import Stack
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, env, _default, desc in describe(StackSettings):
             table.add_row(name, env, str(getattr(settings, name)), sources[name], desc)
         out.print(table)
+        out.print(scenario_params_table())
     elif args.command == "capacity":
         if args.manual_tokens < 1:
             raise UserError(f"--manual-tokens must be at least 1, got {args.manual_tokens}")
@@ -60,6 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "model":
         out.print(resolve_model_dir(settings.model_dir, hub_ids=settings.gpu))
     return 0
+
+
+def scenario_params_table() -> Table:
+    """Each scenario's own parameters, resolved as a run would resolve them."""
+    # Imported here: the scenarios sit above the launcher; only this listing reaches up to them.
+    from experiments.scenarios import SCENARIOS
+
+    table = Table("setting", "environment variable", "value", "from", "description", title="scenario parameters")
+    for scenario in SCENARIOS.values():
+        if scenario.params_class is None:
+            continue
+        params, sources = resolve_params(scenario.params_class)
+        for name, env, _default, desc in describe(scenario.params_class):
+            table.add_row(name, env, as_text(getattr(params, name)), sources[name], desc)
+    return table
 
 
 if __name__ == "__main__":

@@ -19,6 +19,20 @@ SHARING_MODES = {
 }
 
 
+# The base ports of each scenario's own stack, by stack name (``capacity``: its three configurations'
+# stacks, one at a time; ``tiers``: equivalence's too), apart from the default stack's (8100, 5555,
+# 8090) and from each other's, so that no scenario disturbs another's stack or the default one.
+SCENARIO_PORTS: dict[str, dict[str, int]] = {
+    "tiers": {"vllm_port": 8110, "lmcache_port": 5560, "lmcache_http_port": 8095},
+    "sharing": {"vllm_port": 8120, "lmcache_port": 5570, "lmcache_http_port": 8096},
+    "capacity": {"vllm_port": 8130, "lmcache_port": 5580, "lmcache_http_port": 8097},
+    "accounting": {"vllm_port": 8150, "lmcache_port": 5590, "lmcache_http_port": 8099},
+    "lmcache-only": {"vllm_port": 8160, "lmcache_port": 5600, "lmcache_http_port": 8093},
+    "soak": {"vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091},
+    "fleet": {"vllm_port": 8200, "lmcache_port": 5620, "lmcache_http_port": 8210, "router_port": 8220, "redis_port": 6392},
+}  # fmt: skip
+
+
 @dataclass(frozen=True, kw_only=True)
 class StackSettings:
     """How the local vLLM + LMCache stack is built. ``lab.settings.resolve(StackSettings, ...)`` fills

@@ -2,9 +2,10 @@
 
 What ``run_graph``, ``bench``, the notebook and the tests call. It creates (or resumes) the run
 folder, starts or reuses the local stack unless the spec names an endpoint, plans the scenario's
-sessions, executes them (each finished call lands in results.csv at once), then writes
-summary.json, report.md and the charts. Servers this run started are stopped at the end, also on
-failure or Ctrl-C (unless ``keep_stack``). A server lost mid-run raises ``ServerGone`` naming what
+sessions (its ``Plan``), executes them (each finished call lands in results.csv at once), then writes
+summary.json, report.md and the charts. The run's stacks (``experiments.run.stacks.Stacks``, which
+the scenario asks to restart or switch them) are stopped at the end when this run started them, also
+on failure or Ctrl-C (unless ``keep_stack``). A server lost mid-run raises ``ServerGone`` naming what
 was kept and how to finish (``--resume``); Ctrl-C raises ``Interrupted``.
 """
 
@@ -24,8 +25,11 @@ from clients.measured import counters_snapshot
 from clients.vllm import check_endpoint, scrape_metrics
 from experiments.run.executor import Executor
 from experiments.report import write_report
+from experiments.run.plan import Plan
 from experiments.run.results import RESULTS_CSV, ResultsWriter, count_rows, load_results, prepare_out_dir, versions, write_summary
+from experiments.run.stacks import Stacks
 from experiments.scenarios import Scenario, ScenarioOptions, create
+from experiments.scenarios.base import ManualBudget
 from experiments.run.spec import RUN_JSON, RunSpec
 from experiments.analysis.summary import variant_table, variants_as_dict
 from graphs.context import Context
@@ -35,7 +39,6 @@ from metrics.prometheus import delta, hit_tokens
 from metrics.records import CallRecord
 from observability.experiments import experiment_plan
 from observability.tracing import Tracing
-from serving.launcher import Stack
 
 
 class Interrupted(KeyboardInterrupt):
@@ -65,7 +68,7 @@ def kept_calls(out: Path | None) -> str:
     return f"{n} finished calls are kept in {out / RESULTS_CSV}" if n else "no call had finished"
 
 
-def stopped_run_advice(out: Path | None, stack: Stack | None) -> str:
+def stopped_run_advice(out: Path | None, stack: Stacks | None) -> str:
     """After a server stopped mid-run: what is kept and how to go on."""
     restart = "restart the stack (python -m serving down && python -m serving up)" if stack else "restart the server"
     if out is not None and count_rows(out):
@@ -123,14 +126,30 @@ def call_line(record: CallRecord, progress: str) -> str:
             f"TTFT {record.ttft_ms:>8.0f} ms  cached {record.cached_tokens}/{record.prompt_tokens}{shared}{tiers}")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Executed:
+    """What a run's execution hands its analysis, besides results.csv."""
+
+    out: Path
+    run_id: str
+    scenario: Scenario
+    plan: Plan
+    context: Context
+    errors: list[str]  # one per failed session
+    before: dict | None  # the servers' /metrics counters before the first call and after the last
+    after: dict | None
+    elapsed_s: float
+    tracing: dict  # summary.json's "tracing"
+
+
 class _Run:
     """The state one run carries from start to cleanup."""
 
     def __init__(self, spec: RunSpec, console: Console):
         self.spec, self.console = spec, console
         self.out: Path | None = None
-        self.new_run = self.created_out = self.started = False
-        self.stack: Stack | None = None
+        self.new_run = self.created_out = False
+        self.stacks: Stacks | None = None
         self.writer: ResultsWriter | None = None
         self.tracing: Tracing | None = None
 
@@ -144,7 +163,7 @@ class _Run:
         self.created_out = not folder.exists()
         self.out = prepare_out_dir(folder)
         self.new_run = True
-        (self.out / RUN_JSON).write_text(json.dumps({"run_id": run_id, "args": args.saved()}, indent=2) + "\n")
+        (self.out / RUN_JSON).write_text(json.dumps({"run_id": run_id, **self.spec.saved()}, indent=2) + "\n")
         return run_id
 
     def connect(self) -> Context:
@@ -152,9 +171,9 @@ class _Run:
         if spec.stack is None:
             ctx = spec.context
         else:
-            self.stack = Stack(spec.stack)
-            self.started = self.stack.up()
-            ctx = spec.connect(self.stack.settings)
+            self.stacks = Stacks(spec.stack, keep=spec.args.keep_stack)
+            self.stacks.up()
+            ctx = spec.connect(self.stacks.settings)
         check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
         if spec.stack is None and ctx.lmcache_metrics_url and scrape_metrics(ctx.lmcache_metrics_url) is None:
             raise UserError(f"LMLAB_LMCACHE_METRICS_URL={ctx.lmcache_metrics_url!r} does not answer with LMCache's /metrics; "
@@ -169,8 +188,8 @@ class _Run:
         if self.tracing:
             self.tracing.flush()  # bounded; sends what an interrupted run traced (a no-op when done)
             self.tracing.close()
-        if self.started and self.stack and not self.spec.args.keep_stack:
-            self.stack.down()
+        if self.stacks:
+            self.stacks.close()
 
 
 def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
@@ -183,25 +202,26 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         scenario = create(spec.args.scenario, concurrency=spec.args.concurrency)
         run_id = run.open_folder(scenario)
         ctx = run.connect()
+        manual = ManualBudget(ctx.manual_tokens, given=spec.args.manual_tokens is not None)
         opts = ScenarioOptions(run_id=run_id, questions=spec.args.questions, repeats=spec.args.repeats, context=ctx,
-                               stack=run.stack, manual_tokens=spec.args.manual_tokens, duration_s=spec.args.duration)  # fmt: skip
+                               stacks=run.stacks, params=spec.params, manual=manual, duration_s=spec.args.duration)  # fmt: skip
         done = done_calls(run.out)
-        sessions = [rest for s in scenario.sessions(opts) if (rest := s.remaining(done)) is not None]
-        total = sum(len(s.questions) for s in sessions) * scenario.calls_per_question
+        plan = scenario.sessions(opts).remaining(done)
+        total = sum(len(s.questions) for s in plan) * scenario.calls_per_question
         resumed = f" ({len(done)} calls already done)" if done else ""
-        console.print(f"[bold]{scenario.name}[/]: {len(sessions)} sessions, {scenario.planned(total)} against {ctx.endpoint}{resumed}; results in {run.out}")
+        console.print(f"[bold]{scenario.name}[/]: {len(plan)} sessions, {scenario.planned(plan, total)} against {ctx.endpoint}{resumed}; results in {run.out}")
         run.tracing = Tracing.from_env(run_id)
         if run.tracing.warning:
             print(f"warning: {run.tracing.notice}", file=sys.stderr)
         else:
             console.print(run.tracing.notice)
         run.tracing.record_experiments(lambda: experiment_plan(run_id, scenario.name, vars(ctx),
-                                                               run.stack.settings.as_dict() if run.stack else {},
+                                                               run.stacks.settings.as_dict() if run.stacks else {},
                                                                versions(), scenario.baseline))  # fmt: skip
         run.writer = ResultsWriter(run.out)
 
         def on_call(record: CallRecord) -> None:
-            console.print(call_line(record, scenario.progress(run.writer.rows_written, total)))
+            console.print(call_line(record, scenario.progress(plan, run.writer.rows_written, total)))
             if record.cache_note and not scenario.kv_from_earlier_sessions:
                 console.print(f"    [yellow]! prediction off by more than one chunk: {record.cache_note}[/]")
             stop_if_asked()  # a Ctrl-C noted during this call stops the run here, between calls
@@ -211,8 +231,8 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         executor = Executor(run_id, scenario.name, run.writer, on_call, tracing=run.tracing)
         # Servers that outlive this run (--endpoint, --keep-stack, a reused stack) may serve others:
         # Ctrl-C lets the call in flight finish instead of aborting it (vllm-project/vllm#43226).
-        with finish_the_call_in_flight(run.stack is None or not run.started or spec.args.keep_stack) as stop_if_asked:
-            scenario.run(sessions, executor)
+        with finish_the_call_in_flight(run.stacks is None or not run.stacks.started or spec.args.keep_stack) as stop_if_asked:
+            scenario.run(plan, executor)
         after = counters_snapshot(ctx)
         run.writer.close()
         elapsed = time.monotonic() - started_at
@@ -221,45 +241,46 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         trace_problem = run.tracing.flush()
         if trace_problem:
             print(f"warning: {trace_problem}", file=sys.stderr)
-        tags = [scenario.name, *dict.fromkeys(v for s in sessions for v in s.variants)]
-        return analyse(spec, run, scenario, ctx, run_id, executor.errors, len(sessions), before, after, elapsed,
-                       {**run.tracing.info(), "tags": tags if run.tracing.enabled else [], "problem": trace_problem})  # fmt: skip
+        tags = [scenario.name, *dict.fromkeys(v for s in plan for v in s.variants)]
+        tracing = {**run.tracing.info(), "tags": tags if run.tracing.enabled else [], "problem": trace_problem}
+        return analyse(spec, Executed(run.out, run_id, scenario, plan, ctx, executor.errors, before, after, elapsed, tracing))
     except ServerGone as err:
-        raise ServerGone(f"{err}; {stopped_run_advice(run.out, run.stack)}") from None
+        raise ServerGone(f"{err}; {stopped_run_advice(run.out, run.stacks)}") from None
     except UserError:
         raise
     except (httpx.HTTPError, openai.APIError) as err:
         # Any other way a server can vanish mid-run, from any node.
-        raise ServerGone(f"lost contact with a server ({type(err).__name__}: {err}); {stopped_run_advice(run.out, run.stack)}") from None
+        raise ServerGone(f"lost contact with a server ({type(err).__name__}: {err}); {stopped_run_advice(run.out, run.stacks)}") from None
     except KeyboardInterrupt:
         raise Interrupted(kept_calls(run.out) if run.writer else "") from None
     finally:
         run.close()
 
 
-def analyse(spec, run, scenario, ctx, run_id, errors, sessions, before, after, elapsed, tracing_info) -> RunResult:
+def analyse(spec: RunSpec, run: Executed) -> RunResult:
     """Judge the run from its results.csv, write summary.json and report.md."""
+    scenario, errors = run.scenario, run.errors
     df = load_results(run.out)
     table = variant_table(df)
-    comparison = scenario.comparison(df)
+    comparison = scenario.comparison(df, run.plan)
     expect = spec.args.expect_reduction if spec.args.expect_reduction is not None else scenario.default_expect
     failure = scenario.check(comparison, expect)
     if errors:
-        failure = f"{len(errors)} of {sessions} sessions failed, first: {errors[0]}"
-    totals = run_cache_totals(df, before, after)
+        failure = f"{len(errors)} of {len(run.plan)} sessions failed, first: {errors[0]}"
+    totals = run_cache_totals(df, run.before, run.after)
     mismatches = int((df["cache_note"].astype("string").fillna("") != "").sum())
     summary = {
-        "run_id": run_id,
+        "run_id": run.run_id,
         "scenarios": {scenario.name: {"variants": variants_as_dict(table, scenario.name), "comparison": comparison,
                                       "headline": scenario.summary_lines(comparison), "expect_reduction": expect,
                                       "passed": failure is None, "prediction_mismatches": mismatches}},
-        "config": spec.summary_config(ctx),
+        "config": spec.summary_config(run.context),
         "versions": versions(),
-        "elapsed_s": round(elapsed, 1),
+        "elapsed_s": round(run.elapsed_s, 1),
         "errors": errors,
         "run_cache_totals": totals,
-        "tracing": tracing_info,
+        "tracing": run.tracing,
     }  # fmt: skip
     write_summary(run.out, summary)
     report = write_report(run.out)
-    return RunResult(run.out, run_id, scenario, summary, table, comparison, expect, failure, report)
+    return RunResult(run.out, run.run_id, scenario, summary, table, comparison, expect, failure, report)

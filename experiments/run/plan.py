@@ -3,9 +3,13 @@
 A ``Client`` is who makes a session's calls (the QA graph, a bare HTTP client, ...): anything with
 a ``name`` and a ``calls(session, config)`` that yields one ``CallRecord`` per finished call, lazily,
 so that scenarios can interleave sessions call by call. The executor labels and writes them.
+
+A ``Plan`` is what a scenario's ``sessions`` returns and its ``run`` and ``comparison`` receive: the
+sessions, and in a scenario's own subclass whatever else those two need, so that nothing a run
+plans is kept on the scenario object.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -48,6 +52,26 @@ class Session:
         if not ids:
             return None
         return replace(self, questions=[self.questions[i] for i in ids], question_ids=ids)
+
+
+@dataclass(frozen=True)
+class Plan(Sequence):
+    """A scenario's sessions, in the order planned (a sequence of them), and in subclasses what its
+    ``run`` and ``comparison`` need besides."""
+
+    sessions: list[Session]
+    # What ``run`` saw that results.csv does not hold (a restart's time, what a stack left behind), for ``comparison``.
+    observed: dict = field(default_factory=dict, kw_only=True, repr=False)
+
+    def __getitem__(self, i):
+        return self.sessions[i]
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def remaining(self, done: set[tuple[str, int]]) -> "Plan":
+        """This plan without the calls already in results.csv (a resumed run)."""
+        return replace(self, sessions=[rest for s in self.sessions if (rest := s.remaining(done)) is not None])
 
 
 def questions_for(repeat: int, count: int) -> list[str]:

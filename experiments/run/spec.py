@@ -3,7 +3,8 @@
 ``RunSpec.build(...)`` takes what a user gives (the command line's flags, the notebook's or a test's
 keywords), checks it, and resolves ``StackSettings`` and ``Context`` through ``lab.settings`` (an
 argument beats ``LMLAB_*``, which beats the scenario's stack overrides, the profile and the
-defaults). ``connect`` is the one step that hands a started stack's endpoint, model, LMCache URL,
+defaults), and the scenario's own parameters (``lab.settings.resolve_params``), which run.json
+keeps so that ``resume`` plans with the very same ones. ``connect`` is the one step that hands a started stack's endpoint, model, LMCache URL,
 chunk size and API key to the Context.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from experiments.scenarios import SCENARIOS, scenario_class
 from graphs.context import Context
 from lab.errors import UserError
-from lab.settings import ARGUMENT, resolve_with_sources
+from lab.settings import ARGUMENT, active_profile, resolve_params, resolve_with_sources, restore
 from observability.settings import from_env as langfuse_settings
 from prompts.agent import check_agent_settings
 from prompts.layouts import get_layout
@@ -70,8 +71,9 @@ class RunArgs:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """A run, resolved: its arguments, the local stack's settings (None with --endpoint) and the
-    graph's Context, with the source of every setting."""
+    """A run, resolved: its arguments, the local stack's settings (None with --endpoint), the
+    graph's Context and the scenario's own parameters (None when it has none), with the source of
+    every setting."""
 
     args: RunArgs
     context: Context
@@ -79,12 +81,17 @@ class RunSpec:
     context_sources: dict[str, str] = field(default_factory=dict)
     stack_sources: dict[str, str] = field(default_factory=dict)
     run_id: str | None = None  # set when resuming: the run being finished
+    params: object | None = None
+    params_sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, args: RunArgs | None = None, *, env: dict | None = None, run_id: str | None = None, **given) -> "RunSpec":
-        """``build(scenario="cold_hit", questions=3, ...)`` or ``build(RunArgs(...))``."""
+    def build(cls, args: RunArgs | None = None, *, env: dict | None = None, run_id: str | None = None,
+              saved_params: tuple[object, dict] | None = None, **given) -> "RunSpec":  # fmt: skip
+        """``build(scenario="cold_hit", questions=3, ...)`` or ``build(RunArgs(...))``; ``saved_params``:
+        the scenario's parameters and their sources as a run saved them (--resume)."""
         args = args or RunArgs(**given)
         args.check()
+        scenario = scenario_class(args.scenario)
         # A budget on your own manual means: cut it.
         given_ctx = {"endpoint": args.endpoint, "model": args.model, "manual_path": args.manual, "manual_tokens": args.manual_tokens,
                      "truncate_manual": True if args.manual_tokens else None, "max_tokens": args.max_tokens}  # fmt: skip
@@ -93,24 +100,36 @@ class RunSpec:
         check_agent_settings(context.agent_layout, context.conversation, context.check_verdict, context.answer_retries)
         if (langfuse := langfuse_settings(env)).error:
             raise UserError(langfuse.error)
+        # A bad value is refused here, before any server starts.
+        params, params_sources = saved_params or (resolve_params(scenario.params_class, env=env) if scenario.params_class else (None, {}))
         stack, stack_sources = None, {}
         if not args.endpoint:
-            scenario = scenario_class(args.scenario)
-            stack, stack_sources = resolve_with_sources(StackSettings, env=env, overrides=scenario.stack_overrides,
+            overrides = scenario.stack_overrides(params, active_profile(env=env))
+            stack, stack_sources = resolve_with_sources(StackSettings, env=env, overrides=overrides,
                                                         overrides_source=f"scenario {scenario.name}")  # fmt: skip
-        return cls(args, context, stack, context_sources, stack_sources, run_id)
+        return cls(args, context, stack, context_sources, stack_sources, run_id, params, params_sources)
 
     @classmethod
     def resume(cls, folder: Path, *, keep_stack: bool = False, env: dict | None = None) -> "RunSpec":
-        """The spec of the run in ``folder``, to finish it (how to leave the servers is this call's choice)."""
+        """The spec of the run in ``folder``, to finish it (how to leave the servers is this call's choice),
+        with the scenario parameters the run saved, whatever the environment says now."""
         try:
             data = json.loads((folder / RUN_JSON).read_text())
             saved = {f.name: data["args"][f.name] for f in fields(RunArgs) if f.name in data["args"]}
             run_id = data["run_id"]
+            params_class = scenario_class(saved.get("scenario", RunArgs.scenario)).params_class
+            saved_params = None  # an older run.json without them: resolved again
+            if params_class and data.get("params") is not None:
+                saved_params = (restore(params_class, data["params"]), data.get("params_sources", {}))
         except (OSError, ValueError, KeyError, TypeError):
             raise UserError(f"{folder} is not a run folder this tool can resume (no readable {RUN_JSON})") from None
         args = RunArgs(**{**saved, "out": folder, "resume": folder, "keep_stack": keep_stack})
-        return cls.build(args, env=env, run_id=run_id)
+        return cls.build(args, env=env, run_id=run_id, saved_params=saved_params)
+
+    def saved(self) -> dict:
+        """What run.json keeps (besides the run id) for --resume: the arguments and the scenario's parameters."""
+        params = asdict(self.params) if self.params is not None else None
+        return {"args": self.args.saved(), "params": params, "params_sources": self.params_sources}
 
     def connect(self, settings: StackSettings) -> Context:
         """The Context for a started stack: its endpoint, LMCache URL, chunk size and API key, and its
@@ -132,5 +151,6 @@ class RunSpec:
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.args).items()},
             "context": {k: v for k, v in asdict(context).items() if k != "api_key"},
             "stack": self.stack.as_dict() if self.stack else {"endpoint": context.endpoint},
-            "sources": {"context": self.context_sources, "stack": self.stack_sources},
+            "params": asdict(self.params) if self.params is not None else {},
+            "sources": {"context": self.context_sources, "stack": self.stack_sources, "params": self.params_sources},
         }

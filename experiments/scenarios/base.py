@@ -1,6 +1,7 @@
 """What a scenario is: it plans sessions and judges their results; the executor runs them.
 
-A scenario is created per run (``experiments.scenarios.create``), so nothing a run sets survives it.
+A scenario is created per run (``experiments.scenarios.create``), so nothing a run sets survives it;
+what it plans is the ``Plan`` its ``sessions`` returns, which its ``run`` and ``comparison`` receive.
 """
 
 from dataclasses import dataclass
@@ -8,12 +9,22 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from experiments.run.plan import Session
+from experiments.run.plan import Plan
+from experiments.run.stacks import Stacks
 from graphs.context import Context
-from serving.launcher import Stack
+from serving.settings import SCENARIO_PORTS
 
 if TYPE_CHECKING:
     from experiments.run.executor import Executor
+
+
+@dataclass(frozen=True)
+class ManualBudget:
+    """The run's manual budget in tokens (the Context's ``manual_tokens``), and whether the user gave
+    it (``--manual-tokens``): scenarios that choose their own sizes take it only then."""
+
+    tokens: int
+    given: bool = False
 
 
 @dataclass(frozen=True)
@@ -24,12 +35,18 @@ class ScenarioOptions:
     questions: int
     repeats: int
     context: Context
-    # The launcher-managed stack behind context.endpoint; None with --endpoint.
-    stack: Stack | None = None
-    # --manual-tokens as given on the command line (None: not given), for scenarios that vary the size.
-    manual_tokens: int | None = None
+    # The run's local stacks (its own, and any it switches to); None with --endpoint.
+    stacks: Stacks | None = None
+    # The scenario's own parameters (its ``params_class``), as the run spec resolved them; None: it has none.
+    params: object | None = None
+    # None: the Context's budget, not given by the user.
+    manual: ManualBudget | None = None
     # --duration, for scenarios that run for a fixed time (soak).
     duration_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.manual is None:
+            object.__setattr__(self, "manual", ManualBudget(self.context.manual_tokens))
 
 
 class Scenario:
@@ -37,9 +54,12 @@ class Scenario:
     description: str = ""
     # Default for --expect-reduction: exit code 1 when the measured reduction is below it.
     default_expect: float | None = None
-    # StackSettings fields this scenario's own local stack needs (a stack name and ports of its own,
-    # so it never disturbs the default stack); None runs on the default stack.
-    stack_overrides: dict | None = None
+    # StackSettings fields this scenario's own local stack needs (a stack name of its own; its ports
+    # come from serving.settings.SCENARIO_PORTS under that name); None runs on the default stack.
+    own_stack: dict | None = None
+    # The scenario's own knobs: a frozen dataclass of fields with descriptions, each read from its
+    # LMLAB_* variable by the run spec (lab.settings.resolve_params), saved in run.json; None: none.
+    params_class: type | None = None
     # Sessions run at once (threads); above 1, per-call /metrics deltas would mix calls, so the
     # scenario's contexts turn metrics_per_call off.
     default_concurrency: int = 1
@@ -66,27 +86,36 @@ class Scenario:
     def __init__(self, concurrency: int | None = None):
         self.concurrency = concurrency or self.default_concurrency
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    @classmethod
+    def stack_overrides(cls, params, profile: str) -> dict | None:
+        """The StackSettings fields of this scenario's own stack, from its resolved ``params`` and the
+        profile, when the run spec is built; None: the default stack."""
+        if cls.own_stack is None:
+            return None
+        return {**cls.own_stack, **SCENARIO_PORTS[cls.own_stack["name"]]}
+
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         raise NotImplementedError
 
-    def planned(self, calls: int) -> str:
+    def planned(self, plan: Plan, calls: int) -> str:
         """What the run's header says it will make."""
         return f"{calls} calls"
 
-    def progress(self, done: int, calls: int) -> str:
+    def progress(self, plan: Plan, done: int, calls: int) -> str:
         """How far the run is, on each call's progress line."""
         return f"{done}/{calls}"
 
-    def run(self, sessions: list[Session], executor: "Executor") -> None:
-        """Make the sessions' calls; the executor writes each finished call to results.csv.
+    def run(self, plan: Plan, executor: "Executor") -> None:
+        """Make the plan's calls; the executor writes each finished call to results.csv.
 
         The default runs the sessions in order. Override it to do something between sessions
         (restart a server, reset a cache, interleave, run several at once)."""
-        for session in sessions:
+        for session in plan:
             executor.session(session)
 
-    def comparison(self, df: pd.DataFrame) -> dict:
-        """Scenario-specific figures for summary.json and the printed table."""
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
+        """Scenario-specific figures for summary.json and the printed table (``plan``: what the run
+        planned; the scenarios that judge from results.csv alone need none)."""
         return {}
 
     def report_rows(self, comparison: dict) -> list[dict]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.analysis.summary import reduction
 
@@ -21,11 +21,11 @@ class ColdHit(Scenario):
     default_expect = 0.70
     min_questions = 2
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         ctx = replace(opts.context, layout="manual_first")
-        return [question_session(f"{self.name}-r{r}", r, opts.questions, f"edition {opts.run_id}-{r}", ctx) for r in range(opts.repeats)]
+        return Plan([question_session(f"{self.name}-r{r}", r, opts.questions, f"edition {opts.run_id}-{r}", ctx) for r in range(opts.repeats)])
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         return {
             "cold_ttft_median_ms": rows.loc[rows["variant"] == "cold", "ttft_ms"].median(),
@@ -53,4 +53,4 @@ class ColdHitLMCacheOnly(ColdHit):
     name = "cold_hit_lmcache"
     bench_args = None
     description = "cold_hit with vLLM's prefix cache off: every hit loaded from LMCache"
-    stack_overrides = {"name": "lmcache-only", "prefix_caching": False, "vllm_port": 8160, "lmcache_port": 5600, "lmcache_http_port": 8093}
+    own_stack = {"name": "lmcache-only", "prefix_caching": False}

@@ -16,6 +16,7 @@ import json
 
 import pandas as pd
 
+from experiments.run.plan import Plan
 from experiments.scenarios.tiers import TIERS, Tiers
 
 
@@ -49,7 +50,7 @@ class Equivalence(Tiers):
     default_expect = 0.95  # fraction of tier answers identical to the cold one
     logprobs = True
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         per_tier = {t: {"identical": 0, "different": 0} for t in TIERS[1:]}
         vs_vllm_cache = {t: {"identical": 0, "different": 0} for t in TIERS[2:]}

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from prompts.layouts import LAYOUTS
 
@@ -74,16 +74,16 @@ class Layouts(Scenario):
     description = "the same questions in each prompt layout, each from cold caches"
     default_expect = None
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         # Repeats outermost, so slow drift of the machine spreads over all layouts alike.
-        return [
+        return Plan([
             question_session(f"{self.name}-{layout}-r{r}", r, opts.questions, f"edition {opts.run_id}-{layout}-{r}",
                              replace(opts.context, layout=layout), variants=[layout] * opts.questions)  # fmt: skip
             for r in range(opts.repeats)
             for layout in LAYOUTS
-        ]
+        ])
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         return {
             "base_layout": FRIENDLY,

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 
 
@@ -19,18 +19,18 @@ class Load(Scenario):
     default_expect = 0.90  # mean hit rate after each session's first question
     default_concurrency = 8
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
         edition = f"edition {opts.run_id}"
-        return [
+        return Plan([
             question_session(f"{self.name}-s{c}", c, opts.questions, edition, ctx, variants=["first"] + ["next"] * (opts.questions - 1))
             for c in range(self.concurrency)
-        ]
+        ])
 
-    def run(self, sessions: list[Session], executor) -> None:
-        executor.concurrently(sessions, self.concurrency)
+    def run(self, plan: Plan, executor) -> None:
+        executor.concurrently(list(plan), self.concurrency)
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         nxt = rows[rows["variant"] == "next"]
         end = (rows["started_at"] + rows["total_ms"] / 1000).max()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from experiments.run.clients import BARE, QA_GRAPH, SUFFIX
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.analysis.summary import median_ratio
 
@@ -38,7 +38,7 @@ class Overhead(Scenario):
     default_expect = None
     min_questions = 2
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         ctx = replace(opts.context, layout="manual_first")
         sessions = []
         for r in range(opts.repeats):
@@ -49,11 +49,11 @@ class Overhead(Scenario):
             order = CLIENTS if r % 2 == 0 else CLIENTS[::-1]
             sessions += [question_session(f"{self.name}-{c.name}-r{r}", r, opts.questions, editions[c], ctx,
                                           variants=variants[c], client=c) for c in order]  # fmt: skip
-        return sessions
+        return Plan(sessions)
 
-    def run(self, sessions: list[Session], executor: "Executor") -> None:
+    def run(self, plan: Plan, executor: "Executor") -> None:
         """Per repeat, one call of each session in turn, the order reversed on every other call."""
-        for _, group in groupby(sessions, key=lambda s: s.repeat):
+        for _, group in groupby(plan, key=lambda s: s.repeat):
             group = list(group)
             streams = [executor.calls(s) for s in group]
             for i in range(len(group[0].questions)):
@@ -63,7 +63,7 @@ class Overhead(Scenario):
                 for _ in stream:  # lets each session end (the graph reaches its end node)
                     pass
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         medians = rows.groupby("variant")["ttft_ms"].median().round(1)
         return {

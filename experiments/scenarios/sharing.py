@@ -16,7 +16,7 @@ from dataclasses import replace
 import pandas as pd
 
 from clients.vllm import scrape_metrics
-from experiments.run.plan import Session, questions_for
+from experiments.run.plan import Plan, Session, questions_for
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.analysis.summary import median_ratio
 from lab.errors import UserError
@@ -40,15 +40,12 @@ class Sharing(Scenario):
     baseline = "b_cold"
     description = "instance B reuses the KV instance A computed, through a shared Redis tier"
     default_expect = 0.85  # B's Redis hit TTFT at most 15% of B's cold TTFT
-    stack_overrides = {
-        "name": "sharing", "instances": 2, "sharing": "redis", "disk_dir": "off", "kv_cache_gib": 1, "lmcache_l1_gib": 1.0,
-        "vllm_port": 8120, "lmcache_port": 5570, "lmcache_http_port": 8096,
-    }  # fmt: skip
+    own_stack = {"name": "sharing", "instances": 2, "sharing": "redis", "disk_dir": "off", "kv_cache_gib": 1, "lmcache_l1_gib": 1.0}
     needs_launcher = True
     kv_from_earlier_sessions = True
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
-        settings = opts.stack.settings
+    def sessions(self, opts: ScenarioOptions) -> Plan:
+        settings = opts.stacks.settings
         a, b = (
             replace(opts.context, layout="manual_first", endpoint=e, lmcache_metrics_url=u)
             for e, u in zip(settings.endpoints(), settings.lmcache_urls(), strict=True)
@@ -64,9 +61,9 @@ class Sharing(Scenario):
                 Session(f"{self.name}-r{r}-b", r, qs[1:], ["b_redis"] + ["b_redis_again"] * (n - 2), edition, b,
                         before=lambda: wait_for_l2_stores(a.lmcache_metrics_url)),
             ]  # fmt: skip
-        return sessions
+        return Plan(sessions)
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         redis = rows[rows["variant"] == "b_redis"]
         again = rows[rows["variant"] == "b_redis_again"]

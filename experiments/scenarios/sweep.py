@@ -10,14 +10,13 @@ makes N the largest size. The default model serves 8192 tokens, which leaves roo
 about 7,800 after the system text, question and answer.
 """
 
-import os
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from clients.vllm import count_chat_tokens, max_model_len
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from graphs.context import Context
 from lab.settings import env_name
@@ -38,6 +37,17 @@ def parse_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise UserError(f"{SIZES_VAR}={text!r} needs at least one positive token count, e.g. 512,2048,4096")
     return sizes
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepParams:
+    """The sweep's own knobs (``lab.settings.resolve_params``)."""
+
+    sweep_sizes: tuple[int, ...] = field(
+        default=DEFAULT_SIZES,
+        metadata={"description": "sweep: the manual sizes in tokens, comma-separated; --manual-tokens N makes N the largest.",
+                  "parse": lambda text: tuple(parse_sizes(text))},
+    )  # fmt: skip
 
 
 def plan_sizes(sizes: list[int], top: int | None) -> list[int]:
@@ -90,10 +100,10 @@ class Sweep(Scenario):
     # --expect-reduction here: how much flatter the hit line must be; 0.90 means hit slope <= 10% of cold slope.
     default_expect = 0.90
     min_questions = 2
+    params_class = SweepParams
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
-        raw = os.environ.get(SIZES_VAR)
-        sizes = plan_sizes(parse_sizes(raw) if raw else list(DEFAULT_SIZES), opts.manual_tokens)
+    def sessions(self, opts: ScenarioOptions) -> Plan:
+        sizes = plan_sizes(list(opts.params.sweep_sizes), opts.manual.tokens if opts.manual.given else None)
         room = manual_room(opts.context, self.edition(opts.run_id, sizes[-1], opts.repeats - 1))
         if sizes[-1] > room:
             raise UserError(
@@ -106,13 +116,13 @@ class Sweep(Scenario):
             for size in sizes if r % 2 == 0 else sizes[::-1]:
                 ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
                 sessions.append(question_session(f"{self.name}-{size}-r{r}", r, opts.questions, self.edition(opts.run_id, size, r), ctx))
-        return sessions
+        return Plan(sessions)
 
     @staticmethod
     def edition(run_id: str, size: int, repeat: int) -> str:
         return f"edition {run_id}-{size}-{repeat}"
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         table = per_size(df, self.name)
         out: dict = {}
         for variant in ("cold", "hit"):

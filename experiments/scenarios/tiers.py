@@ -13,7 +13,7 @@ from dataclasses import replace
 import pandas as pd
 
 from clients.vllm import reset_prefix_cache
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 
 TIERS = ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]
@@ -24,32 +24,31 @@ class Tiers(Scenario):
     bench_args = {}
     description = "the same prompt served by recompute, vLLM's cache, LMCache L1 (memory) and LMCache disk"
     default_expect = 0.90  # every tier's hit TTFT at most 10% of cold
-    stack_overrides = {"name": "tiers", "prefix_caching": True, "vllm_port": 8110, "lmcache_port": 5560, "lmcache_http_port": 8095}
+    own_stack = {"name": "tiers", "prefix_caching": True}
     needs_launcher = True
     kv_from_earlier_sessions = True
     logprobs = False
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         ctx = replace(opts.context, layout="manual_first", logprobs=self.logprobs)
-        stack = opts.stack
+        stacks = opts.stacks
 
         def reset_vllm_cache() -> None:
             reset_prefix_cache(ctx.endpoint, ctx.api_key)
 
         def restart_servers() -> None:
-            stack.down(quiet=True)
-            stack.up()
+            stacks.restart()
 
         before = {"cold": None, "vllm_cache": None, "lmcache_l1": reset_vllm_cache, "lmcache_disk": restart_servers}
-        tiers = TIERS if stack.settings.disk_path is not None else TIERS[:-1]
+        tiers = TIERS if stacks.settings.disk_path is not None else TIERS[:-1]
         sessions = []
         for r in range(opts.repeats):
             for tier in tiers:
                 sessions.append(question_session(f"{self.name}-r{r}-{tier}", r, 1, f"edition {opts.run_id}-{r}", ctx,
                                                  variants=[tier], before=before[tier]))  # fmt: skip
-        return sessions
+        return Plan(sessions)
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
         cold = rows.loc[rows["variant"] == "cold", "ttft_ms"].median()
         out = {"cold_ttft_median_ms": cold}

@@ -18,7 +18,7 @@ TOY_PACKAGE = '''
 import pandas as pd
 
 from experiments.analysis.plot import plt, save
-from experiments.run.plan import question_session
+from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario
 
 
@@ -39,9 +39,9 @@ class Toy(Scenario):
     charts = ((toy_chart, "Toy: TTFT per call"),)
 
     def sessions(self, opts):
-        return [question_session("toy-r0", 0, opts.questions, f"edition {{opts.run_id}}", opts.context)]
+        return Plan([question_session("toy-r0", 0, opts.questions, f"edition {{opts.run_id}}", opts.context)])
 
-    def comparison(self, df):
+    def comparison(self, df, plan=None):
         return {{"calls": int((df["scenario"] == "toy").sum())}}
 '''
 

@@ -1,6 +1,6 @@
 """docs/configuration.md's settings tables are generated from the settings dataclasses, so they stay true.
 
-Each field of ``StackSettings`` and ``Context`` is one row: the field, its ``LMLAB_*`` variable, its
+Each field of ``StackSettings``, ``Context`` and each scenario's parameters is one row: the field, its ``LMLAB_*`` variable, its
 default (before any profile) and the description the code carries (the one ``python -m serving
 settings`` and LangGraph Studio show). After changing a field, rewrite the tables with
 ``.venv/bin/python -m tests.unit.test_configuration_doc``.
@@ -11,20 +11,22 @@ import re
 import sys
 from pathlib import Path
 
+from experiments.scenarios import SCENARIOS
 from graphs.context import Context
+from lab.settings import as_text
 from serving.settings import StackSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-TABLES = {"stack": StackSettings, "context": Context}
+TABLES = {"stack": (StackSettings,), "context": (Context,), "params": tuple(s.params_class for s in SCENARIOS.values() if s.params_class)}
 
 
-def settings_table(cls) -> str:
-    """The markdown table of ``cls``'s fields, in declaration order."""
+def settings_table(classes) -> str:
+    """The markdown table of the classes' fields, in declaration order."""
     rows = ["| setting | environment variable | default | description |", "|---|---|---|---|"]
-    for f in dataclasses.fields(cls):
+    for f in (f for cls in classes for f in dataclasses.fields(cls)):
         if not f.init:
             continue
-        default = "" if f.default in ("", None) else f"`{f.default}`"
+        default = "" if f.default in ("", None, ()) else f"`{as_text(f.default)}`"
         description = f.metadata.get("description", "").replace("|", "\\|")
         rows.append(f"| `{f.name}` | `LMLAB_{f.name.upper()}` | {default} | {description} |")
     return "\n".join(rows)

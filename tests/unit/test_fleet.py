@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from experiments.scenarios.fleet.grid import grid, round_robin_alone_share
-from experiments.scenarios.fleet.scenario import DEFAULT_CELLS, FleetScenario, cell_settings, parse_cells
+from experiments.scenarios.fleet.scenario import DEFAULT_CELLS, FleetParams, FleetPlan, FleetScenario, cell_settings, parse_cells
 from lab.errors import UserError
 from metrics.attribution import UNKNOWN, hit_source, serving_instance
 from metrics.prometheus import parse_counters
@@ -179,8 +179,7 @@ CH_NONE = rows("consistent_hash", "none", [[("vllm-1", 0)] + [("vllm-1", 0.98)] 
 
 def analysed(*cells: list[dict]) -> dict:
     scenario = FleetScenario()
-    scenario.instances, scenario.questions = 2, 5
-    return scenario.comparison(pd.DataFrame([r for c in cells for r in c]))
+    return scenario.comparison(pd.DataFrame([r for c in cells for r in c]), FleetPlan([], instances=2, questions=5))
 
 
 def test_round_robin_without_sharing_pays_one_cold_start_per_instance():
@@ -234,17 +233,13 @@ def test_the_grouped_bar_chart_is_drawn_from_the_rows_alone(tmp_path):
 
 
 def test_cells_run_mode_by_mode_starting_with_the_layout_the_stack_has(monkeypatch):
-    from dataclasses import dataclass
-
+    from experiments.run.stacks import Stacks
     from experiments.scenarios.base import ScenarioOptions
     from graphs.context import Context
+    from lab.settings import resolve_params
 
-    @dataclass
-    class FakeStack:
-        settings: StackSettings
-
-    monkeypatch.setenv("LMLAB_FLEET_CELLS", "round_robin:redis,consistent_hash:none,round_robin:node,round_robin:none")
+    params, _ = resolve_params(FleetParams, env={"LMLAB_FLEET_CELLS": "round_robin:redis,consistent_hash:none,round_robin:node,round_robin:none"})
     scenario = FleetScenario()
-    opts = ScenarioOptions(run_id="r", questions=2, repeats=1, context=Context(), stack=FakeStack(fleet(router="round_robin")))
+    opts = ScenarioOptions(run_id="r", questions=2, repeats=1, context=Context(), stacks=Stacks(fleet(router="round_robin")), params=params)
     assert [s.variants[0] for s in scenario.sessions(opts)] == [
         "round_robin/none", "consistent_hash/none", "round_robin/redis", "round_robin/node"]  # fmt: skip

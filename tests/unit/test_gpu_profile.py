@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from experiments.run.stacks import Stacks
 from experiments.scenarios.base import ScenarioOptions
 from experiments.scenarios.tiers import Tiers
 from graphs.context import Context
@@ -119,15 +120,10 @@ def test_the_gpu_profile_needs_a_model_and_accepts_a_hub_id(tmp_path):
         resolve_model_dir(str(tmp_path), hub_ids=True)
 
 
-class _Stack:
-    def __init__(self, settings):
-        self.settings = settings
-
-
 @pytest.mark.parametrize(("disk_dir", "tiers"), [
     ("off", ["cold", "vllm_cache", "lmcache_l1"]),
     ("", ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]),
 ])  # fmt: skip
 def test_tiers_skips_the_disk_step_on_a_stack_without_a_disk_tier(disk_dir, tiers):
-    opts = ScenarioOptions(run_id="r", questions=1, repeats=1, context=Context(), stack=_Stack(StackSettings(disk_dir=disk_dir)))
+    opts = ScenarioOptions(run_id="r", questions=1, repeats=1, context=Context(), stacks=Stacks(StackSettings(disk_dir=disk_dir)))
     assert [s.variants[0] for s in Tiers().sessions(opts)] == tiers

@@ -13,7 +13,8 @@ import pytest
 
 from experiments.accounting_report import calls_table
 from experiments.scenarios.hit_accounting.accounting import account, kv_load_ms, parse_log, same_request, split_hit, spread
-from experiments.scenarios.hit_accounting.scenario import planned_sizes
+from experiments.scenarios.hit_accounting.scenario import AccountingParams, planned_sizes
+from lab.settings import resolve_params
 from lab.errors import UserError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -105,13 +106,14 @@ def test_account_joins_each_hit_to_its_retrieve_and_reports_the_spread_between_s
     assert per["hit_spread"] == 0.3 and figures["startup_s"] == {"1": 95.0}
 
 
-def test_sizes_come_from_the_variable_or_the_manual_budget(monkeypatch):
-    assert planned_sizes(8000) == [8000]
-    monkeypatch.setenv("LMLAB_ACCOUNTING_SIZES", "31000, 8000,16000")
-    assert planned_sizes(8000) == [8000, 16000, 31000]
-    monkeypatch.setenv("LMLAB_ACCOUNTING_SIZES", "8k")
+def test_sizes_come_from_the_variable_or_the_manual_budget():
+    def params(env: dict) -> AccountingParams:
+        return resolve_params(AccountingParams, env=env)[0]
+
+    assert planned_sizes(params({}), 8000) == [8000]
+    assert planned_sizes(params({"LMLAB_ACCOUNTING_SIZES": "31000, 8000,16000"}), 8000) == [8000, 16000, 31000]
     with pytest.raises(UserError, match="LMLAB_ACCOUNTING_SIZES='8k' is not a comma-separated list"):
-        planned_sizes(8000)
+        planned_sizes(params({"LMLAB_ACCOUNTING_SIZES": "8k"}), 8000)
 
 
 def test_results_rows_become_the_calls_table_with_stack_size_repeat_and_the_calls_window():

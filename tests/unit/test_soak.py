@@ -2,19 +2,20 @@
 
 import pandas as pd
 
-from experiments.scenarios.soak.scenario import Soak, drift, tenths
+from experiments.scenarios.soak.scenario import Soak, SoakPlan, drift, tenths
 
 
 def soaked(rss_end: float, hit_end_ms: float, left: list[str] | None = None) -> dict:
     soak = Soak()
-    soak.duration_s, soak.servers, soak.left_behind = 100, ["vllm", "lmcache"], left or []
+    plan = SoakPlan([], duration_s=100, disk_bound_mib=None, stacks=None)
+    plan.observed.update(servers=["vllm", "lmcache"], left_behind=left or [])
     t = pd.Series(range(0, 101, 5), dtype=float) + 1e9
     rss = [1000.0] * 10 + [1000 + (rss_end - 1000) * i / 10 for i in range(11)]
-    soak.samples = pd.DataFrame({"t": t, "vllm_rss_mib": rss, "lmcache_rss_mib": 500.0, "vllm_fds": 40, "lmcache_fds": 30,
+    plan.observed["samples"] = pd.DataFrame({"t": t, "vllm_rss_mib": rss, "lmcache_rss_mib": 500.0, "vllm_fds": 40, "lmcache_fds": 30,
                                  "disk_mib": 10.0, "shm_used_mib": 700.0})  # fmt: skip
     calls = pd.DataFrame({"scenario": "soak", "variant": "hit", "started_at": t, "total_ms": 100.0,
                           "ttft_ms": [100.0] * 10 + [100 + (hit_end_ms - 100) * i / 10 for i in range(11)]})  # fmt: skip
-    return soak.check(soak.comparison(calls), None)
+    return soak.check(soak.comparison(calls, plan), None)
 
 
 def test_a_flat_run_passes():

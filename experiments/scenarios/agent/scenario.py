@@ -22,7 +22,7 @@ from dataclasses import replace
 import pandas as pd
 
 from experiments.run.clients import AGENT_GRAPH
-from experiments.run.plan import Session, questions_for
+from experiments.run.plan import Plan, Session, questions_for
 from experiments.scenarios.agent.charts import agent_hit_rate_by_node, agent_waterfall, followup_cached_tokens
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from prompts.agent import NODES
@@ -161,9 +161,9 @@ class Agent(Scenario):
     description = "plan -> answer -> check per question over one manual, per agent layout and follow-up mode"
     calls_per_question = len(NODES)
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> Plan:
         # Repeats outermost, so slow drift of the machine spreads over all variants alike.
-        return [
+        return Plan([
             Session(
                 name=f"{self.name}-{variant}-r{r}",
                 repeat=r,
@@ -175,9 +175,9 @@ class Agent(Scenario):
             )
             for r in range(opts.repeats)
             for variant, (layout, conversation) in VARIANTS.items()
-        ]
+        ])
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         return agent_comparison(df, self.name)
 
     def report_rows(self, comparison: dict) -> list[dict]:

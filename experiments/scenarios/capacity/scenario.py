@@ -20,7 +20,6 @@ at >= 90% up to its capacity; lmcache_disk at >= 90% beyond the memory tier; eac
 within 25% of the measured one.
 """
 
-import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -30,19 +29,19 @@ import pandas as pd
 
 from clients.vllm import count_chat_tokens, scrape_metrics
 from experiments.run.clients import BARE, QA_GRAPH
-from experiments.run.plan import Client, Session
+from experiments.run.plan import Client, Plan, Session
+from experiments.run.stacks import Stacks
 from experiments.scenarios.capacity.chart import capacity_curves
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.scenarios.capacity.analysis import CONFIGS, checks, kept_table, per_step
 from lab.errors import UserError
 from lab.profile import PROFILES
-from lab.settings import active_profile, env_name
+from lab.settings import env_name
 from metrics.prometheus import lmcache_usage
 from metrics.records import CallRecord
 from serving.capacity import DTYPE_BYTES, ModelShape, Tier, read_model_shape, tiers
-from serving.launcher import Stack
 from serving.model import resolve_model_dir
-from serving.settings import StackSettings
+from serving.settings import SCENARIO_PORTS, StackSettings
 
 PATTERNS = ("round_robin", "zipf")
 SIZES_VAR, PATTERNS_VAR, CONFIGS_VAR = env_name("capacity_sizes"), env_name("capacity_patterns"), env_name("capacity_configs")
@@ -51,16 +50,6 @@ CPU_MANUAL_TOKENS = 480
 # The cpu tier sizes below are for bfloat16 KV; the cpu profile's dtype (float32 on a CPU without bf16
 # instructions) scales them, so that they hold the same manuals.
 CPU_KV_SCALE = DTYPE_BYTES[str(PROFILES["cpu"]["dtype"])] / 2
-
-
-class _PerProfile:
-    """A class attribute whose value depends on the active profile (``LMLAB_PROFILE``)."""
-
-    def __init__(self, **by_profile: dict):
-        self.by_profile = by_profile
-
-    def __get__(self, obj, owner) -> dict:
-        return self.by_profile[active_profile()]
 
 
 @dataclass(frozen=True)
@@ -109,6 +98,38 @@ def parse_list(var: str, text: str, allowed: tuple[str, ...] | None = None) -> l
     return [a for a in allowed if a in parts]
 
 
+@dataclass(frozen=True, kw_only=True)
+class CapacityParams:
+    """The capacity scenario's own knobs (``lab.settings.resolve_params``)."""
+
+    capacity_sizes: tuple[int, ...] = field(
+        default=(),
+        metadata={"description": "capacity: working-set sizes W (manuals in rotation), comma-separated. "
+                                 "Empty: chosen from the capacity model so that the sweep crosses every tier.",
+                  "parse": lambda text: tuple(parse_list(SIZES_VAR, text))},
+    )
+    capacity_patterns: tuple[str, ...] = field(
+        default=PATTERNS,
+        metadata={"description": "capacity: visiting patterns after the fill pass, some of " + ", ".join(PATTERNS) + ".",
+                  "parse": lambda text: tuple(parse_list(PATTERNS_VAR, text, PATTERNS))},
+    )
+    capacity_configs: tuple[str, ...] = field(
+        default=CONFIGS,
+        metadata={"description": "capacity: cache configurations to sweep, some of " + ", ".join(CONFIGS) + ".",
+                  "parse": lambda text: tuple(parse_list(CONFIGS_VAR, text, CONFIGS))},
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CapacityPlan(Plan):
+    """The sweep, and what its run and judgement need: each configuration's stack settings, in the
+    order run, and what the capacity model predicts (for the comparison and the chart)."""
+
+    configs: dict[str, StackSettings]  # each configuration's stack
+    capacity: dict
+    stacks: Stacks | None = None  # the run's stack service, which starts and stops them
+
+
 def default_sizes(held: dict[str, float]) -> list[int]:
     """Working-set sizes that cross every tier: 1, each tier's capacity and one past it, twice vLLM's,
     and a quarter past the largest."""
@@ -147,46 +168,40 @@ class Capacity(Scenario):
     description = "hit rate and TTFT as the working set (manuals in rotation) outgrows each cache tier"
     needs_launcher = True
     kv_from_earlier_sessions = True
-    # The run's own stack is vllm_only's; the other configurations are built from it. On cpu the tiers
-    # are sized small (in bfloat16 vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about 2.6, 5 and
-    # 10 manuals of 480 tokens; twice that in float32) so the crossings come at a few manuals.
-    stack_overrides = _PerProfile(
-        cpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "max_model_len": 1024,
-             "kv_cache_gib": 0.04 * CPU_KV_SCALE, "lmcache_l1_gib": 0.07 * CPU_KV_SCALE, "disk_gib": 0.14 * CPU_KV_SCALE,
-             "vllm_port": 8130, "lmcache_port": 5580, "lmcache_http_port": 8097},
-        gpu={"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "disk_gib": 100.0,
-             "vllm_port": 8130},
-    )  # fmt: skip
+    params_class = CapacityParams
 
-    def __init__(self, concurrency: int | None = None):
-        super().__init__(concurrency)
-        self.capacity: dict = {}  # what the model predicts, for the comparison and the chart
-        self.stacks: dict[str, StackSettings] = {}
-        # Read here, so a bad value is refused before any server starts.
-        self.configs = parse_list(CONFIGS_VAR, os.environ.get(CONFIGS_VAR, ",".join(CONFIGS)), CONFIGS)
-        self.patterns = parse_list(PATTERNS_VAR, os.environ.get(PATTERNS_VAR, ",".join(PATTERNS)), PATTERNS)
-        raw = os.environ.get(SIZES_VAR)
-        self.sizes = parse_list(SIZES_VAR, raw) if raw else None  # None: chosen from the capacity model
+    @classmethod
+    def stack_overrides(cls, params: CapacityParams, profile: str) -> dict:
+        """The run's own stack is vllm_only's; the other configurations are built from it. On cpu the
+        tiers are sized small (in bfloat16 vLLM KV 0.04 GiB, LMCache L1 0.07 GiB, disk 0.14 GiB: about
+        2.6, 5 and 10 manuals of 480 tokens; twice that in float32) so the crossings come at a few manuals."""
+        ports = SCENARIO_PORTS["capacity"]
+        if profile == "gpu":
+            return {"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "disk_gib": 100.0,
+                    "vllm_port": ports["vllm_port"]}  # fmt: skip
+        return {"name": "capacity-vllm_only", "prefix_caching": True, "lmcache": False, "max_model_len": 1024,
+                "kv_cache_gib": 0.04 * CPU_KV_SCALE, "lmcache_l1_gib": 0.07 * CPU_KV_SCALE, "disk_gib": 0.14 * CPU_KV_SCALE,
+                **ports}  # fmt: skip
 
     # ----- plan -----
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
-        base = opts.stack.settings
-        configs, patterns = self.configs, self.patterns
-        manual_tokens = opts.manual_tokens or (CPU_MANUAL_TOKENS if not base.gpu else opts.context.manual_tokens)
+    def sessions(self, opts: ScenarioOptions) -> CapacityPlan:
+        base = opts.stacks.settings
+        configs, patterns = list(opts.params.capacity_configs), list(opts.params.capacity_patterns)
+        manual_tokens = opts.manual.tokens if opts.manual.given or base.gpu else CPU_MANUAL_TOKENS
         ctx = replace(opts.context, layout="manual_first", manual_tokens=manual_tokens, truncate_manual=True)
-        self.stacks = {c: config_settings(base, c) for c in configs}
+        stacks = {c: config_settings(base, c) for c in configs}
         shape = read_model_shape(resolve_model_dir(base.model_dir, hub_ids=base.gpu), base.dtype)
         prefix, visit = self.visit_tokens(ctx, opts.run_id)
-        self.capacity = self.predict(shape, prefix, visit, ctx.max_tokens)
-        sizes = self.sizes or default_sizes(self.capacity["held"])
-        self.capacity["sizes"] = sizes
+        capacity = self.predict(stacks, shape, prefix, visit, ctx.max_tokens)
+        sizes = list(opts.params.capacity_sizes) or default_sizes(capacity["held"])
+        capacity["sizes"] = sizes
         sessions = []
         for config in configs:
-            s = self.stacks[config]
+            s = stacks[config]
             cctx = replace(ctx, endpoint=s.endpoint, lmcache_metrics_url=next(iter(s.lmcache_urls()), ""))
             for w in sizes:
                 sessions += self.sweep_step(opts, cctx, config, w, patterns)
-        return sessions
+        return CapacityPlan(sessions, stacks, capacity, opts.stacks)
 
     def visit_tokens(self, ctx, run_id: str) -> tuple[int, int]:
         """(static prefix, whole prompt) tokens of one visit, from the server's own tokenizer."""
@@ -194,19 +209,19 @@ class Capacity(Scenario):
         _, messages, prefix = next(BARE.prompts(probe))
         return prefix, count_chat_tokens(ctx.endpoint, ctx.model, messages, add_generation_prompt=True, api_key=ctx.api_key)
 
-    def predict(self, shape: ModelShape, prefix: int, visit: int, answer: int) -> dict:
+    def predict(self, stacks: dict[str, StackSettings], shape: ModelShape, prefix: int, visit: int, answer: int) -> dict:
         """Each tier's capacity (tokens, and manuals of this size), and each configuration's predicted
         crossing: the manuals its largest tier keeps hot. vLLM holds a visit's prompt and answer
         (in blocks), LMCache the prompt's full chunks."""
         union: dict[str, Tier] = {}
-        for s in self.stacks.values():
+        for s in stacks.values():
             for t in tiers(s, shape):
                 union.setdefault(t.name, t)
         need = {name: visit + answer if name == "vllm_kv" else visit for name in union}
         held = {name: t.manuals_held(need[name]) for name, t in union.items() if t.manuals_held(need[name]) is not None}
         tier_of = {"vllm_only": "vllm_kv", "lmcache_memory": "lmcache_l1", "lmcache_disk": "lmcache_disk"}
         crossing = {}
-        for config, s in self.stacks.items():
+        for config, s in stacks.items():
             names = [t.name for t in tiers(s, shape)]
             candidates = [held[n] for n in names if n in held]
             crossing[config] = {"tier": tier_of[config], "manuals": round(max(candidates), 2) if candidates else None}
@@ -240,30 +255,33 @@ class Capacity(Scenario):
         return out
 
     # ----- execute -----
-    def run(self, sessions: list[Session], executor) -> None:
+    def run(self, plan: CapacityPlan, executor) -> None:
         """One configuration at a time, each on its own stack, stopped before the next starts."""
-        for config, settings in self.stacks.items():
-            todo = [s for s in sessions if s.name.startswith(f"{self.name}-{config}-")]
+        stacks = plan.stacks
+        for config, settings in plan.configs.items():
+            todo = [s for s in plan if s.name.startswith(f"{self.name}-{config}-")]
             if not todo:
                 continue
-            stack = Stack(settings)
-            if not stack.running():  # the run's own stack is vllm_only's: used as it is
-                _stop_others(self.stacks, keep=config)
+            if not stacks.running(settings):  # the run's own stack is vllm_only's: used as it is
+                for other in plan.configs.values():  # there is memory for one
+                    if other.name != settings.name:
+                        stacks.stop(other)
                 if settings.lmcache and settings.disk_path is not None:
                     clear_own_disk(settings)
-                stack.up()
+                stacks.use(settings)
             try:
                 for s in todo:
                     executor.session(s)
             finally:
-                stack.down(quiet=True)
+                stacks.stop(settings)
 
     # ----- analyse -----
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: CapacityPlan | None = None) -> dict:
+        capacity = plan.capacity if plan is not None else {}
         rows = df[(df["scenario"] == self.name) & (df["rotation_pass"].fillna(0) > 0)].copy()
         steps = per_step(rows, df[df["scenario"] == self.name])
-        kept = kept_table(steps, self.capacity.get("predicted_crossing", {}))
-        return {"capacity": self.capacity, "steps": steps, "kept": kept, "checks": checks(steps, kept, self.capacity)}
+        kept = kept_table(steps, capacity.get("predicted_crossing", {}))
+        return {"capacity": capacity, "steps": steps, "kept": kept, "checks": checks(steps, kept, capacity)}
 
     def report_rows(self, comparison: dict) -> list[dict]:
         return [{"configuration": k["config"], "kept at >= 90% (manuals)": k["kept_manuals"], "tokens": k["kept_tokens"],
@@ -292,13 +310,6 @@ QUESTIONS = [
     "Name one keyword the manual explains.",
     "What is the manual's edition?",
 ]
-
-
-def _stop_others(stacks: dict[str, StackSettings], keep: str) -> None:
-    """Stop the other configurations' stacks (there is memory for one)."""
-    for config, settings in stacks.items():
-        if config != keep:
-            Stack(settings).down(quiet=True)
 
 
 def clear_own_disk(settings: StackSettings) -> None:

@@ -21,20 +21,17 @@ Other cells (``cache_aware``, ``kv_aware``, ...) are reported where the measurem
 (docs/fleet.md: on the CPU build no KV events arrive, so ``kv_aware`` has nothing to route on).
 """
 
-import os
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from experiments.scenarios.fleet.client import Fleet, FleetClient
 from experiments.scenarios.fleet.grid import grid, round_robin_alone_share
-from experiments.run.plan import Session, questions_for
+from experiments.run.plan import Plan, Session, questions_for
 from experiments.scenarios.fleet.chart import fleet_grid
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from lab.errors import UserError
-from serving.launcher import Stack
-from serving.router import switch_policy
-from serving.settings import ROUTER_POLICIES, SHARING_MODES, StackSettings
+from serving.settings import ROUTER_POLICIES, SCENARIO_PORTS, SHARING_MODES, StackSettings
 
 CELLS_ENV = "LMLAB_FLEET_CELLS"
 DEFAULT_CELLS = [("round_robin", "none"), ("round_robin", "node"), ("round_robin", "redis"),
@@ -65,24 +62,23 @@ def cell_settings(base: StackSettings, policy: str, sharing: str) -> StackSettin
     return replace(base, router=policy, sharing=sharing, redis=sharing == "redis", **more)
 
 
-def chosen_cells() -> list[tuple[str, str]]:
-    """The cells ``LMLAB_FLEET_CELLS`` names, else the default grid."""
-    text = os.environ.get(CELLS_ENV, "")
-    return parse_cells(text) if text.strip() else list(DEFAULT_CELLS)
+@dataclass(frozen=True, kw_only=True)
+class FleetParams:
+    """The fleet's own knobs (``lab.settings.resolve_params``)."""
+
+    fleet_cells: tuple[tuple[str, str], ...] = field(
+        default=tuple(DEFAULT_CELLS),
+        metadata={"description": "fleet: the grid's cells, policy:sharing comma-separated, e.g. round_robin:none,consistent_hash:none.",
+                  "parse": lambda text: tuple(parse_cells(text))},
+    )  # fmt: skip
 
 
-class _FirstCellStack:
-    """The fleet's own stack, laid out as the grid's first cell, so that the stack the run starts is
-    the one the first cell uses (a bad cell is refused here, before anything starts)."""
+@dataclass(frozen=True)
+class FleetPlan(Plan):
+    """The sessions, cell by cell, and what the pass mark needs: the fleet's size and the questions per session."""
 
-    BASE = {
-        "name": "fleet", "instances": 2, "kv_cache_gib": 1, "lmcache_l1_gib": 0.5, "vllm_port": 8200,
-        "lmcache_port": 5620, "lmcache_http_port": 8210, "router_port": 8220, "redis_port": 6392,
-    }  # fmt: skip
-
-    def __get__(self, obj, cls) -> dict:
-        policy, sharing = chosen_cells()[0]
-        return {**self.BASE, "router": policy, "sharing": sharing, **({"disk_dir": "off"} if sharing == "redis" else {})}
+    instances: int
+    questions: int
 
 
 class FleetScenario(Scenario):
@@ -90,25 +86,27 @@ class FleetScenario(Scenario):
     bench_args = {"questions": 5, "repeats": 2}
     charts = ((fleet_grid, "Fleet: hit share and median TTFT per routing policy and sharing mode"),)
     description = "N vLLM instances behind vllm-router: routing policy x LMCache sharing"
-    stack_overrides = _FirstCellStack()
+    own_stack = {"name": "fleet", "instances": 2, "kv_cache_gib": 1, "lmcache_l1_gib": 0.5}
+    params_class = FleetParams
     needs_launcher = True
     min_questions = 2
 
-    def __init__(self, concurrency: int | None = None):
-        super().__init__(concurrency)
-        self.cells = chosen_cells()
-        self.instances: int | None = None
-        self.questions: int | None = None
-        self._current: tuple[str, str] | None = None
+    @classmethod
+    def stack_overrides(cls, params: FleetParams, profile: str) -> dict:
+        """The fleet's own stack, laid out as the grid's first cell, so that the stack the run starts is
+        the one the first cell uses."""
+        policy, sharing = params.fleet_cells[0]
+        return {**cls.own_stack, **SCENARIO_PORTS["fleet"], "router": policy, "sharing": sharing,
+                **({"disk_dir": "off"} if sharing == "redis" else {})}  # fmt: skip
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
-        base = opts.stack.settings
-        self.instances, self.questions = base.instances, opts.questions
+    def sessions(self, opts: ScenarioOptions) -> FleetPlan:
+        base, stacks = opts.stacks.settings, opts.stacks
         started = (base.router, base.sharing)
         # The cell the stack already has goes first, then cells of the same sharing mode (a policy
         # change restarts only the router), then the others, mode by mode.
-        modes = list(dict.fromkeys([base.sharing] + [s for _, s in self.cells]))
-        cells = sorted(self.cells, key=lambda c: (c != started, modes.index(c[1])))
+        wanted = list(opts.params.fleet_cells)
+        modes = list(dict.fromkeys([base.sharing] + [s for _, s in wanted]))
+        cells = sorted(wanted, key=lambda c: (c != started, modes.index(c[1])))
         ctx = replace(opts.context, layout="manual_first", endpoint=base.endpoints()[0], lmcache_metrics_url="", metrics_per_call=False)
         sessions = []
         for policy, sharing in cells:
@@ -118,23 +116,14 @@ class FleetScenario(Scenario):
                 sessions.append(Session(
                     f"{self.name}-{policy}-{sharing}-r{r}", r, questions_for(r, opts.questions), [f"{policy}/{sharing}"] * opts.questions,
                     f"edition {opts.run_id}-{policy}-{sharing}-{r}", ctx, client=client,
-                    before=lambda cell=(policy, sharing), s=settings: self._bring_up(cell, s),
+                    before=lambda s=settings: stacks.use(s),  # this cell's layout, once per cell
                 ))  # fmt: skip
-        return sessions
+        return FleetPlan(sessions, base.instances, opts.questions)
 
-    def _bring_up(self, cell: tuple[str, str], settings: StackSettings) -> None:
-        """Give the fleet this cell's layout, once per cell: a fleet that differs only by policy gets
-        a new router alone; otherwise the launcher reuses a stack that already has the layout and
-        replaces the one recorded under the same name."""
-        if self._current != cell:
-            if not switch_policy(settings):
-                Stack(settings).up()
-            self._current = cell
-
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: FleetPlan | None = None) -> dict:
         table = grid(df)
-        q = self.questions or int(df.loc[df["scenario"] == self.name, "question_id"].max() + 1)
-        n = self.instances or 2
+        q = plan.questions if plan is not None else int(df.loc[df["scenario"] == self.name, "question_id"].max() + 1)
+        n = plan.instances if plan is not None else 2
         return {
             "instances": n,
             "questions": q,

@@ -20,9 +20,7 @@ Writes ``accounting.json``, ``lmcache-requests.log`` (the LMCache lines the join
 ``python -m experiments.accounting_report RUN_DIR`` does the analysis again from those files.
 """
 
-import os
-import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +30,7 @@ from clients.vllm import reset_prefix_cache
 from experiments.scenarios.hit_accounting.report import LOG_COPY, analyse, calls_table, keep_lines
 from experiments.run.clients import BARE, SUFFIX
 from experiments.scenarios.hit_accounting.accounting import PARTS
-from experiments.run.plan import Session, questions_for
+from experiments.run.plan import Plan, Session, questions_for
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from lab.errors import UserError
 
@@ -43,11 +41,9 @@ SIZES_VAR = "LMLAB_ACCOUNTING_SIZES"
 STACKS_VAR = "LMLAB_ACCOUNTING_STACKS"
 
 
-def planned_sizes(default: int) -> list[int]:
-    """``LMLAB_ACCOUNTING_SIZES`` as ascending token counts, or ``[default]`` when unset."""
-    text = os.environ.get(SIZES_VAR, "").replace(" ", "")
-    if not text:
-        return [default]
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``LMLAB_ACCOUNTING_SIZES`` as ascending token counts, or a one-line error naming the variable."""
+    text = text.replace(" ", "")
     try:
         sizes = sorted({int(part) for part in text.split(",") if part})
     except ValueError:
@@ -56,44 +52,61 @@ def planned_sizes(default: int) -> list[int]:
         raise UserError(
             f"{SIZES_VAR}={text!r} is not a comma-separated list of manual sizes in tokens, e.g. 8000,16000,31000"
         )
-    return sizes
+    return tuple(sizes)
 
 
-def planned_stacks() -> int:
-    text = os.environ.get(STACKS_VAR, "2")
+def parse_stacks(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise UserError(f"{STACKS_VAR}={text!r} is not a number of stacks, e.g. 2")
     return int(text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountingParams:
+    """The hit accounting's own knobs (``lab.settings.resolve_params``)."""
+
+    accounting_sizes: tuple[int, ...] = field(
+        default=(),
+        metadata={"description": "hit_accounting: manual sizes in tokens, comma-separated. Empty: the run's manual budget.",
+                  "parse": parse_sizes},
+    )  # fmt: skip
+    accounting_stacks: int = field(
+        default=2,
+        metadata={"description": "hit_accounting: freshly started stacks to measure on, one after the other.", "parse": parse_stacks},
+    )
+
+
+def planned_sizes(params: AccountingParams, default: int) -> list[int]:
+    """The sizes to account for, ascending: ``LMLAB_ACCOUNTING_SIZES``, or ``[default]`` when unset."""
+    return list(params.accounting_sizes) or [default]
+
+
+@dataclass(frozen=True)
+class AccountingPlan(Plan):
+    """The sessions, and where the stack's LMCache logs its retrieves. ``observed["startups"]``: each
+    restarted stack's start-up time (s), by stack index."""
+
+    log: Path
 
 
 class HitAccounting(Scenario):
     name = "hit_accounting"
     description = "an LMCache hit split into fixed cost, KV load, compute over the cached context and the rest"
     default_expect = None
-    stack_overrides = {
-        "name": "accounting",
-        "prefix_caching": True,
-        "vllm_port": 8150,
-        "lmcache_port": 5590,
-        "lmcache_http_port": 8099,
-    }
+    own_stack = {"name": "accounting", "prefix_caching": True}
+    params_class = AccountingParams
     needs_launcher = True
     kv_from_earlier_sessions = True
 
-    def __init__(self, concurrency: int | None = None):
-        super().__init__(concurrency)
-        self._out: Path | None = None
-        self._log: Path | None = None
-        self._startups: dict[int, float] = {}
-
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
-        sizes = planned_sizes(opts.manual_tokens or opts.context.manual_tokens)
-        stack = opts.stack
+    def sessions(self, opts: ScenarioOptions) -> AccountingPlan:
+        sizes = planned_sizes(opts.params, opts.manual.tokens)
+        stacks = opts.stacks
         # LMCache runs inside vLLM on gpu and logs there; on cpu its own server logs.
-        self._log = stack.log_dir / ("vllm.log" if stack.settings.gpu else "lmcache.log")
+        log = stacks.own.log_dir / ("vllm.log" if stacks.settings.gpu else "lmcache.log")
         reset = lambda: reset_prefix_cache(opts.context.endpoint, opts.context.api_key)
+        startups: dict[int, float] = {}
         sessions = []
-        for s in range(planned_stacks()):
+        for s in range(opts.params.accounting_stacks):
             for size in sizes:
                 ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
                 for r in range(opts.repeats):
@@ -102,32 +115,31 @@ class HitAccounting(Scenario):
                     first = s > 0 and size == sizes[0] and r == 0
                     sessions += [
                         Session(key, r, q[:2], ["cold", "device_hit"], edition, ctx, client=BARE,
-                                before=self._restarter(stack, s) if first else None),
+                                before=self._restarter(stacks, startups, s) if first else None),
                         Session(f"{key}-lmcache", r, q[2:3], ["lmcache_hit"], edition, ctx, client=BARE, before=reset),
                         Session(f"{key}-suffix", r, q[3:], ["suffix_only"], "", ctx, client=SUFFIX),
                     ]  # fmt: skip
-        return sessions
+        return AccountingPlan(sessions, log, observed={"startups": startups})
 
-    def _restarter(self, stack, s: int):
+    @staticmethod
+    def _restarter(stacks, startups: dict[int, float], s: int):
         def restart() -> None:
-            stack.down(quiet=True)
-            start = time.monotonic()
-            stack.up()
-            self._startups[s] = round(time.monotonic() - start, 1)
+            startups[s] = stacks.restart()
 
         return restart
 
-    def run(self, sessions: list[Session], executor: "Executor") -> None:
-        self._out = executor.writer.path.parent
-        super().run(sessions, executor)
+    def run(self, plan: AccountingPlan, executor: "Executor") -> None:
+        plan.observed["out"] = executor.writer.path.parent
+        super().run(plan, executor)
 
-    def comparison(self, df: pd.DataFrame) -> dict:
-        if self._out is None:
+    def comparison(self, df: pd.DataFrame, plan: AccountingPlan | None = None) -> dict:
+        out = plan.observed.get("out") if plan is not None else None
+        if out is None:
             return {}
-        lines = self._log.read_text(errors="replace").splitlines() if self._log and self._log.is_file() else []
+        lines = plan.log.read_text(errors="replace").splitlines() if plan.log.is_file() else []
         kept = keep_lines(lines)
-        (self._out / LOG_COPY).write_text("\n".join(kept) + ("\n" if kept else ""))
-        return analyse(self._out, calls_table(df[df["scenario"] == self.name]), kept, self._startups)
+        (out / LOG_COPY).write_text("\n".join(kept) + ("\n" if kept else ""))
+        return analyse(out, calls_table(df[df["scenario"] == self.name]), kept, plan.observed["startups"])
 
     def summary_lines(self, comparison: dict) -> list[str]:
         lines = []

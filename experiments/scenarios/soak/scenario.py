@@ -17,12 +17,13 @@ left behind after ``down``.
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import psutil
 
-from experiments.run.plan import Session, question_session
+from experiments.run.plan import Plan, question_session
+from experiments.run.stacks import Stacks
 from experiments.scenarios.soak.chart import soak_over_time
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from metrics.resources import SHM, Sampler
@@ -59,6 +60,14 @@ def shm_names() -> set[str]:
     return {p.name for p in SHM.iterdir()}
 
 
+@dataclass(frozen=True)
+class SoakPlan(Plan):
+    """The batches, the run's length and its stack. ``observed``: when the clock started (after the
+    stack's fresh start), the servers sampled, the samples, and what the stack left behind after ``down``."""
+
+    duration_s: float
+    disk_bound_mib: float | None
+    stacks: Stacks | None
 
 
 class Soak(Scenario):
@@ -71,50 +80,51 @@ class Soak(Scenario):
     min_questions = 2
     # A bounded disk tier (LMLAB_DISK_GIB overrides it): a fresh edition per batch fills 1 GiB in about a dozen
     # batches, so an hour's soak runs mostly at the bound and its disk mark judges eviction, not an empty folder.
-    stack_overrides = {"name": "soak", "vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091, "disk_gib": 1.0}
+    own_stack = {"name": "soak", "disk_gib": 1.0}
 
-    def sessions(self, opts: ScenarioOptions) -> list[Session]:
+    def sessions(self, opts: ScenarioOptions) -> SoakPlan:
         # Enough batches for the duration at any pace seen here (a batch takes at least a few seconds);
         # run() stops starting new ones when the time is up.
-        self.opts = opts
-        self.duration_s = opts.duration_s or 60
+        duration_s = opts.duration_s or 60
         ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
-        batches = max(1, math.ceil(self.duration_s / 2))
-        return [
+        batches = max(1, math.ceil(duration_s / 2))
+        bound = opts.stacks.settings.disk_gib if opts.stacks else None
+        sessions = [
             question_session(f"{self.name}-b{b}-s{c}", b, opts.questions, f"edition {opts.run_id}-{b}", ctx)
             for b in range(batches)
             for c in range(self.concurrency)
         ]
-
-    clock_started: float | None = None  # when run() started its clock, after the stack's fresh start
+        return SoakPlan(sessions, duration_s, bound * 1024 if bound else None, opts.stacks)
 
     # It plans more calls than it will make: its progress is time, not calls.
-    def planned(self, calls: int) -> str:
-        return f"as many calls as {self.duration_s:.0f} s allow"
+    def planned(self, plan: SoakPlan, calls: int) -> str:
+        return f"as many calls as {plan.duration_s:.0f} s allow"
 
-    def progress(self, done: int, calls: int) -> str:
-        elapsed = time.monotonic() - self.clock_started if self.clock_started else 0
-        return f"{done}, {elapsed:.0f}/{self.duration_s:.0f} s"
+    def progress(self, plan: SoakPlan, done: int, calls: int) -> str:
+        started = plan.observed.get("clock_started")
+        elapsed = time.monotonic() - started if started else 0
+        return f"{done}, {elapsed:.0f}/{plan.duration_s:.0f} s"
 
-    def run(self, sessions: list[Session], executor) -> None:
-        stack = self.opts.stack
-        stack.down(quiet=True)
+    def run(self, plan: SoakPlan, executor) -> None:
+        stacks, seen = plan.stacks, plan.observed
+        stack = stacks.own
+        stacks.stop()
         before = shm_names()
-        stack.up()
+        stacks.use(stack.settings)
         servers = {row["service"]: row["pid"] for row in stack.status()}
         out = executor.writer.path.parent
-        self.clock_started = time.monotonic()
-        deadline = self.clock_started + self.duration_s
+        seen["clock_started"] = time.monotonic()
+        deadline = seen["clock_started"] + plan.duration_s
         with Sampler(servers, stack.settings.disk_path, out / SAMPLES_CSV, SAMPLE_EVERY_S):
-            for b in range(0, len(sessions), self.concurrency):
+            for b in range(0, len(plan), self.concurrency):
                 if time.monotonic() >= deadline:
                     break
-                executor.concurrently(sessions[b : b + self.concurrency], self.concurrency)
-        self.samples = pd.read_csv(out / SAMPLES_CSV)
-        self.servers = list(servers)
+                executor.concurrently(plan[b : b + self.concurrency], self.concurrency)
+        seen["samples"] = pd.read_csv(out / SAMPLES_CSV)
+        seen["servers"] = list(servers)
         pids = [row["pid"] for row in stack.status()]
-        stack.down(quiet=True)
-        self.left_behind = self._left_behind(stack, before, pids)
+        stacks.stop()
+        seen["left_behind"] = self._left_behind(stack, before, pids)
 
     @staticmethod
     def _left_behind(stack, before: set[str], pids: list[int]) -> list[str]:
@@ -126,16 +136,17 @@ class Soak(Scenario):
         left += [str(path) for path in new if path.exists() and path.stat().st_ino not in in_use]
         return left
 
-    def comparison(self, df: pd.DataFrame) -> dict:
+    def comparison(self, df: pd.DataFrame, plan: SoakPlan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]
-        out: dict = {"calls": len(rows), "duration_s": getattr(self, "duration_s", None)}
-        samples = getattr(self, "samples", None)
+        seen = plan.observed if plan is not None else {}
+        out: dict = {"calls": len(rows), "duration_s": plan.duration_s if plan is not None else None}
+        samples = seen.get("samples")
         if samples is not None and len(samples) >= 2:
             first, last = tenths(samples["t"])
             out["samples"] = len(samples)
-            out["rss_drift"] = {s: drift(samples.loc[first, f"{s}_rss_mib"], samples.loc[last, f"{s}_rss_mib"]) for s in self.servers}
+            out["rss_drift"] = {s: drift(samples.loc[first, f"{s}_rss_mib"], samples.loc[last, f"{s}_rss_mib"]) for s in seen["servers"]}
             out["fds_first_last"] = {s: [int(samples.loc[first, f"{s}_fds"].median()), int(samples.loc[last, f"{s}_fds"].median())]
-                                     for s in self.servers}  # fmt: skip
+                                     for s in seen["servers"]}  # fmt: skip
             disk = samples["disk_mib"].dropna()
             out["disk_mib_first_last"] = [round(float(disk.iloc[0]), 1), round(float(disk.iloc[-1]), 1)] if len(disk) else None
             out["shm_used_mib_first_last"] = [float(samples["shm_used_mib"].iloc[0]), float(samples["shm_used_mib"].iloc[-1])]
@@ -146,9 +157,8 @@ class Soak(Scenario):
             out["hit_ttft_p95_first_last_ms"] = [round(float(hits.loc[first, "ttft_ms"].quantile(0.95)), 1),
                                                  round(float(hits.loc[last, "ttft_ms"].quantile(0.95)), 1)]  # fmt: skip
             out["hit_p95_drift"] = drift(hits.loc[first, "ttft_ms"], hits.loc[last, "ttft_ms"], how="p95")
-        bound = getattr(self.opts.stack.settings, "disk_gib", None) if hasattr(self, "opts") and self.opts.stack else None
-        out["disk_bound_mib"] = bound * 1024 if bound else None
-        out["left_behind"] = getattr(self, "left_behind", None)
+        out["disk_bound_mib"] = plan.disk_bound_mib if plan is not None else None
+        out["left_behind"] = seen.get("left_behind")
         return out
 
     def summary_lines(self, c: dict) -> list[str]:
