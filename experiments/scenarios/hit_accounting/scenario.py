@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from clients.vllm import reset_prefix_cache
 from experiments.scenarios.hit_accounting.report import LOG_COPY, analyse, calls_table, keep_lines
 from experiments.run.clients import BARE, SUFFIX
 from experiments.scenarios.hit_accounting.accounting import PARTS
@@ -91,7 +90,7 @@ class HitAccounting(Scenario):
         stack = opts.stack
         # LMCache runs inside vLLM on gpu and logs there; on cpu its own server logs.
         self._log = stack.log_dir / ("vllm.log" if stack.settings.gpu else "lmcache.log")
-        reset = lambda: reset_prefix_cache(opts.context.endpoint, opts.context.api_key)
+        reset = lambda: opts.context.server.reset_prefix_cache()
         sessions = []
         for s in range(planned_stacks()):
             for size in sizes:
