@@ -18,7 +18,7 @@ class Context:
     ``Context(**inputs)`` after keeping only the schema's top-level properties, so a nested field would
     drop ``model`` and the rest from its form; flat, the ``LMLAB_*`` names, the flags, Studio's form,
     summary.json's ``config.context`` and docs/configuration.md stay as they are, with no change to
-    ``lab.settings``. Code reads the endpoint as ``server`` only, and points a Context elsewhere with
+    ``lab.settings``. Code calls the endpoint through ``server``, and points a Context elsewhere with
     ``at`` / ``on`` (from the stack's settings), never field by field."""
 
     endpoint: str = field(
