@@ -1,16 +1,17 @@
 """A bare streaming chat call (httpx, no LangChain or LangGraph): the floor the harness is measured against.
 
-TTFT means what it means in ``nodes.generate.stream_timed`` and vLLM's own benchmarks: from sending
-the request to the first streamed chunk with content. Usage, cached tokens included, comes from the
-final chunk (``stream_options.include_usage``). The result holds the same ``CallRecord`` fields as
-``clients.measured.stream_timed`` (no logprobs: the bare client never asks for them).
+It times the call as ``clients.chat_stream`` does and returns the same ``StreamResult`` (without
+logprobs: the bare client never asks for them).
 """
 
 import json
 import time
+from dataclasses import dataclass, field
 
 import httpx
 
+from clients.endpoint import Endpoint
+from clients.stream_result import StreamResult
 from lab.errors import ServerGone, UserError
 
 
@@ -35,21 +36,17 @@ def parse_sse_line(line: str) -> dict | None:
 
 def stream_chat(
     client: httpx.Client,
-    endpoint: str,
-    model: str,
+    endpoint: Endpoint,
     messages: list[dict],
     *,
     max_tokens: int,
     temperature: float,
-    api_key: str = "",
-    timeout: float = 600.0,
     headers: dict[str, str] | None = None,
-) -> dict:
+) -> StreamResult:
     """Stream one ``/v1/chat/completions`` call and time it (``headers``: extra request headers,
     such as the session id a router hashes)."""
-    url = endpoint.rstrip("/") + "/chat/completions"
-    headers = dict(headers or {}) | ({"Authorization": f"Bearer {api_key}"} if api_key and api_key != "EMPTY" else {})
-    body = chat_body(model, messages, max_tokens, temperature)
+    url = endpoint.url.rstrip("/") + "/chat/completions"
+    body = chat_body(endpoint.model, messages, max_tokens, temperature)
     parts: list[str] = []
     usage: dict = {}
     first = None
@@ -57,10 +54,10 @@ def stream_chat(
     started_at = time.time()
     start = time.perf_counter()
     try:
-        with client.stream("POST", url, json=body, headers=headers, timeout=timeout) as resp:
+        with client.stream("POST", url, json=body, headers=dict(headers or {}) | endpoint.headers, timeout=endpoint.timeout_s) as resp:
             if resp.status_code != 200:
                 resp.read()
-                raise UserError(f"{endpoint} refused the call ({resp.status_code}): {resp.text[:200]}")
+                raise UserError(f"{endpoint.url} refused the call ({resp.status_code}): {resp.text[:200]}")
             for line in resp.iter_lines():
                 chunk = parse_sse_line(line)
                 if chunk is None:
@@ -74,15 +71,29 @@ def stream_chat(
                         parts.append(text)
                 usage = chunk.get("usage") or usage
     except httpx.TransportError:
-        raise ServerGone(f"lost the connection to vLLM at {endpoint} during a call") from None
+        raise ServerGone(f"lost the connection to vLLM at {endpoint.url} during a call") from None
     end = time.perf_counter()
-    return {
-        "started_at": round(started_at, 3),
-        "ttft_ms": round(((first or end) - start) * 1000, 2),
-        "total_ms": round((end - start) * 1000, 2),
-        "prompt_tokens": usage.get("prompt_tokens", 0),
-        "completion_tokens": usage.get("completion_tokens", 0),
-        "cached_tokens": (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
-        "answer": "".join(parts),
-        "response_id": response_id,  # vLLM's request id (chatcmpl-...): LMCache's log lines name it
-    }
+    return StreamResult(
+        started_at=round(started_at, 3),
+        ttft_ms=round(((first or end) - start) * 1000, 2),
+        total_ms=round((end - start) * 1000, 2),
+        prompt_tokens=usage.get("prompt_tokens", 0),
+        completion_tokens=usage.get("completion_tokens", 0),
+        cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
+        answer="".join(parts),
+        response_id=response_id or "",
+    )
+
+
+@dataclass(frozen=True)
+class BareStreamer:
+    """``stream_chat`` as a streamer of ``clients.measured.measured_call``, on one open httpx client."""
+
+    http: httpx.Client
+    max_tokens: int
+    temperature: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, endpoint: Endpoint, messages: list[dict]) -> StreamResult:
+        return stream_chat(self.http, endpoint, messages, max_tokens=self.max_tokens, temperature=self.temperature,
+                           headers=self.headers)  # fmt: skip

@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from clients.vllm import check_endpoint
 from experiments.run.results import ResultsWriter, prepare_out_dir, versions
 from experiments.run.executor import Executor
 from observability.sinks import AcceptAll, BlackHole, refused_url
@@ -83,7 +82,7 @@ def parse_args(argv):
 def bench(args, endpoint: str, out: Path) -> dict:
     ctx = resolve(Context, {"endpoint": endpoint, "manual_tokens": args.manual_tokens, "max_tokens": args.max_tokens,
                             "truncate_manual": True})  # fmt: skip
-    check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
+    ctx.server.check()
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-tracing"
     rows: list[dict] = []
     with langfuse_target(args.langfuse) as (url, receiver), ResultsWriter(out) as writer:

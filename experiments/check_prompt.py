@@ -73,9 +73,9 @@ def load_tokenizer(args: argparse.Namespace):
     from prompts.tokenizers import LocalTokenizer, ServedTokenizer
 
     if args.endpoint:
-        from clients.vllm import check_endpoint
+        from clients.endpoint import Endpoint
 
-        check_endpoint(args.endpoint, args.model)
+        Endpoint(url=args.endpoint, model=args.model).check()
         return ServedTokenizer(args.endpoint, args.model)
     from serving.model import resolve_model_dir
 

@@ -23,7 +23,7 @@ class AgentState(AgentInput):
     """Working state. ``calls``, ``prompt_token_ids`` and ``turns`` have reducers: nodes return only what they add."""
 
     manual: str = ""
-    manual_tokens: int = 0
+    manual_size_tokens: int = 0  # the manual's measured size (Context.manual_tokens is its budget)
     static_prefix: str = ""  # system text + manual: the same bytes for every node under shared_prefix
     static_prefix_tokens: int = 0
     question_index: int = 0  # the question being worked on

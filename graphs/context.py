@@ -1,20 +1,32 @@
 """Run-time configuration of the graphs. LangGraph Studio shows each field's description as help."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from clients.endpoint import Endpoint
+from serving.settings import DEFAULT_MODEL_NAME, StackSettings
 
 
 @dataclass(frozen=True, kw_only=True)
 class Context:
     """How a graph reaches its model and builds its prompt. ``lab.settings.resolve(Context, ...)``
     fills each field from an argument, ``LMLAB_<FIELD>``, the profile or its default; constructing
-    one directly reads no environment."""
+    one directly reads no environment.
+
+    The endpoint's five settings (``endpoint``, ``model``, ``api_key``, ``lmcache_metrics_url``,
+    ``request_timeout_s``) stay flat fields, and ``server`` is the ``Endpoint`` they make. Flat,
+    because that is how every user names them: LangGraph Studio builds the Context from its form as
+    ``Context(**inputs)`` after keeping only the schema's top-level properties, so a nested field would
+    drop ``model`` and the rest from its form; flat, the ``LMLAB_*`` names, the flags, Studio's form,
+    summary.json's ``config.context`` and docs/configuration.md stay as they are, with no change to
+    ``lab.settings``. Code calls the endpoint through ``server``, and points a Context elsewhere with
+    ``at`` / ``on`` (from the stack's settings), never field by field."""
 
     endpoint: str = field(
-        default="http://127.0.0.1:8100/v1",
+        default=StackSettings().endpoint,
         metadata={"description": "OpenAI-compatible base URL of the vLLM server (with /v1)."},
     )
     model: str = field(
-        default="smollm2-135m-instruct",
+        default=DEFAULT_MODEL_NAME,
         metadata={"description": "Model name as served by the endpoint."},
     )
     api_key: str = field(
@@ -78,4 +90,20 @@ class Context:
         default=False,
         metadata={"description": "Record each answer token's logprob and runner-up (for answer-equivalence checks)."},
     )
-    request_timeout_s: float = field(default=600.0, metadata={"description": "Timeout of one chat call, seconds."})
+    request_timeout_s: float = field(default=Endpoint.timeout_s, metadata={"description": "Timeout of one chat call, seconds."})
+
+    @property
+    def server(self) -> Endpoint:
+        """The endpoint the settings above name."""
+        return Endpoint(url=self.endpoint, model=self.model, api_key=self.api_key, lmcache_metrics_url=self.lmcache_metrics_url,
+                        timeout_s=self.request_timeout_s)  # fmt: skip
+
+    def at(self, endpoint: Endpoint) -> "Context":
+        """This Context, calling ``endpoint``."""
+        return replace(self, endpoint=endpoint.url, model=endpoint.model, api_key=endpoint.api_key,
+                       lmcache_metrics_url=endpoint.lmcache_metrics_url, request_timeout_s=endpoint.timeout_s)  # fmt: skip
+
+    def on(self, settings: StackSettings, instance: int | None = None) -> "Context":
+        """This Context, calling instance ``instance`` of the stack ``settings`` describe (None: the
+        stack's one endpoint) as it calls its own endpoint now (model, key, timeout)."""
+        return self.at(settings.endpoint_of(instance, like=self.server))

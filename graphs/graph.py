@@ -1,7 +1,7 @@
 """The QA graph: the static prefix is built once per session, then each question is asked in turn.
 
-load_manual -> build_static_prefix -> add_question -> predict_cache -> generate -> collect_cache_stats
-                                          ^------------------ more questions? -----------------'
+load_manual -> build_static_prefix -> add_question -> generate -> collect_cache_stats
+                                          ^------- more questions? -------'
 """
 
 from langgraph.graph import StateGraph
@@ -11,7 +11,6 @@ from graphs.state import InputState, State
 from nodes.cache_stats import collect_cache_stats
 from nodes.generate import generate
 from nodes.manual import load_manual
-from nodes.predict import predict_cache
 from nodes.prefix import build_static_prefix
 from nodes.question import add_question, more_questions
 
@@ -19,15 +18,13 @@ builder = StateGraph(State, input_schema=InputState, context_schema=Context)
 builder.add_node(load_manual)
 builder.add_node(build_static_prefix)
 builder.add_node(add_question)
-builder.add_node(predict_cache)
 builder.add_node(generate)
 builder.add_node(collect_cache_stats)
 
 builder.add_edge("__start__", "load_manual")
 builder.add_edge("load_manual", "build_static_prefix")
 builder.add_edge("build_static_prefix", "add_question")
-builder.add_edge("add_question", "predict_cache")
-builder.add_edge("predict_cache", "generate")
+builder.add_edge("add_question", "generate")
 builder.add_edge("generate", "collect_cache_stats")
 builder.add_conditional_edges("collect_cache_stats", more_questions, ["add_question", "__end__"])
 

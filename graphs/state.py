@@ -22,14 +22,12 @@ class State(InputState):
     """Working state. ``calls`` has a reducer: each node returns only the records it adds."""
 
     manual: str = ""
-    manual_tokens: int = 0
+    manual_size_tokens: int = 0  # the manual's measured size (Context.manual_tokens is its budget)
     static_prefix: str = ""  # system text + manual: byte-identical for every question
     static_prefix_tokens: int = 0
     question_index: int = 0  # the next question to ask
     messages: list[dict] = field(default_factory=list)  # the prompt of the call in flight
     # Token ids of the session's earlier prompts, for the prefix each new call shares with them.
     prompt_token_ids: Annotated[list[list[int]], operator.add] = field(default_factory=list)
-    prediction: dict | None = None  # shared prefix and predicted cached tokens of the call in flight
-    metrics_before: dict | None = None  # /metrics counters taken just before the call in flight
-    pending: dict | None = None  # the call in flight: timings, usage, answer
+    measured: CallRecord | None = None  # the call generate made, until collect_cache_stats records it
     calls: Annotated[list[CallRecord], operator.add] = field(default_factory=list)

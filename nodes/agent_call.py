@@ -9,7 +9,8 @@ from dataclasses import replace
 
 from langchain_core.runnables import RunnableConfig
 
-from clients.measured import measured_call
+from clients.chat_stream import ChatStreamer
+from clients.measured import EndpointMeter, measured_call
 from graphs.agent_state import AgentState
 from graphs.context import Context
 from metrics.records import CallRecord
@@ -28,10 +29,11 @@ def node_call(state: AgentState, ctx: Context, config: RunnableConfig, node: str
     check_agent_settings(ctx.agent_layout, ctx.conversation, ctx.check_verdict, ctx.answer_retries)
     messages = node_messages(ctx.agent_layout, ctx.conversation, state.static_prefix, node, task, state.turns)
     return measured_call(
-        ctx, messages, state.prompt_token_ids, config,
+        ctx.server, ChatStreamer(ctx.max_tokens, ctx.temperature, ctx.logprobs, config), messages,
+        meter=EndpointMeter(ctx.server, ctx.metrics_per_call), earlier=state.prompt_token_ids, chunk_size=ctx.chunk_size,
         question_id=state.question_index, question=state.questions[state.question_index], node=node,
         turn=turn_of(state, ctx), layout=ctx.agent_layout, static_prefix_tokens=state.static_prefix_tokens,
-        manual_tokens=state.manual_tokens,
+        manual_tokens=state.manual_size_tokens,
     )  # fmt: skip
 
 

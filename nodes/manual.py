@@ -2,7 +2,6 @@
 
 from langgraph.runtime import Runtime
 
-from clients.vllm import count_chat_tokens, max_model_len
 from graphs.context import Context
 from graphs.state import State
 from lab.errors import UserError
@@ -15,15 +14,16 @@ QUESTION_RESERVE_TOKENS = 256
 
 def load_manual(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``context.manual_path`` (or the built-in manual) and returns ``manual``, cut or checked
-    so that the static prefix leaves room for a question and an answer."""
+    so that the static prefix leaves room for a question and an answer, and its measured
+    size ``manual_size_tokens``."""
     ctx = runtime.context
 
     def prefix_tokens(manual: str) -> int:
         msg = [{"role": "system", "content": static_prefix(manual, state.manual_edition)}]
-        return count_chat_tokens(ctx.endpoint, ctx.model, msg, add_generation_prompt=False, api_key=ctx.api_key)
+        return ctx.server.count_chat_tokens(msg, add_generation_prompt=False)
 
     overhead = prefix_tokens("")
-    limit = max_model_len(ctx.endpoint, ctx.model, ctx.api_key) - ctx.max_tokens - QUESTION_RESERVE_TOKENS
+    limit = ctx.server.max_model_len() - ctx.max_tokens - QUESTION_RESERVE_TOKENS
     own = bool(ctx.manual_path)
     text = read_manual(ctx.manual_path) if own else builtin_manual()
     if own and not ctx.truncate_manual:
@@ -33,7 +33,7 @@ def load_manual(state: State, runtime: Runtime[Context]) -> dict:
                 f"manual {ctx.manual_path} is {total - overhead} tokens; with the system text it needs {total} of the "
                 f"{limit} tokens the context leaves after the question and answer; shorten it or pass --manual-tokens N to cut it"
             )
-        return {"manual": text, "manual_tokens": total - overhead}
+        return {"manual": text, "manual_size_tokens": total - overhead}
     budget = ctx.manual_tokens + overhead
     if budget > limit:
         raise UserError(
@@ -41,4 +41,4 @@ def load_manual(state: State, runtime: Runtime[Context]) -> dict:
             f"after the system text, question and answer; lower --manual-tokens"
         )
     cut = cut_to_budget(text, prefix_tokens, budget, chunk_size=ctx.chunk_size)
-    return {"manual": cut, "manual_tokens": prefix_tokens(cut) - overhead}
+    return {"manual": cut, "manual_size_tokens": prefix_tokens(cut) - overhead}

@@ -2,7 +2,6 @@
 
 from langgraph.runtime import Runtime
 
-from clients.vllm import count_chat_tokens
 from graphs.context import Context
 from graphs.state import State
 from prompts.layouts import static_prefix
@@ -10,9 +9,6 @@ from prompts.layouts import static_prefix
 
 def build_static_prefix(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``manual``; returns ``static_prefix`` and its token count as the model sees it."""
-    ctx = runtime.context
     prefix = static_prefix(state.manual, state.manual_edition)
-    tokens = count_chat_tokens(
-        ctx.endpoint, ctx.model, [{"role": "system", "content": prefix}], add_generation_prompt=False, api_key=ctx.api_key
-    )
+    tokens = runtime.context.server.count_chat_tokens([{"role": "system", "content": prefix}], add_generation_prompt=False)
     return {"static_prefix": prefix, "static_prefix_tokens": tokens}

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Protocol
 
-from clients.vllm import detokenize, max_model_len, tokenize_chat
+from clients.endpoint import Endpoint
 
 
 class ChatTokenizer(Protocol):
@@ -26,15 +26,15 @@ class ServedTokenizer:
     """The tokenizer behind a running vLLM endpoint."""
 
     def __init__(self, endpoint: str, model: str, api_key: str = ""):
-        self.endpoint, self.model, self.api_key = endpoint, model, api_key
-        self.context_len = max_model_len(endpoint, model, api_key)
+        self.endpoint = Endpoint(url=endpoint, model=model, api_key=api_key)
+        self.context_len = self.endpoint.max_model_len()
         self.label = f"{model} at {endpoint} (/tokenize)"
 
     def chat_ids(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
-        return tokenize_chat(self.endpoint, self.model, messages, add_generation_prompt, self.api_key)
+        return self.endpoint.tokenize_chat(messages, add_generation_prompt)
 
     def decode(self, ids: list[int]) -> str:
-        return detokenize(self.endpoint, self.model, ids, self.api_key) if ids else ""
+        return self.endpoint.detokenize(ids) if ids else ""
 
 
 class LocalTokenizer:

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from clients.endpoint import Endpoint
 from lab.errors import UserError
 from lab.paths import lab_home
 from lab.settings import check_profile
@@ -228,6 +229,16 @@ class StackSettings:
     def endpoints(self) -> list[str]:
         """Each vLLM instance's own OpenAI base URL (behind the router, when there is one)."""
         return [f"http://{self.host}:{self.vllm_port + i}/v1" for i in range(self.instances)]
+
+    def endpoint_of(self, i: int | None = None, like: Endpoint | None = None) -> Endpoint:
+        """Instance i's endpoint with its LMCache server (None: the stack's one endpoint, the router's
+        when there is one, with instance 0's server). Called as ``like`` calls its endpoint (model,
+        timeout, its key where the stack sets none), else with the served model."""
+        lmcache = self.lmcache_urls()
+        base = like or Endpoint(url="", model=self.served_model_name)
+        return Endpoint(url=self.endpoint if i is None else self.endpoints()[i], model=base.model,
+                        api_key=self.api_key or base.api_key, lmcache_metrics_url=lmcache[i or 0] if lmcache else "",
+                        timeout_s=base.timeout_s)  # fmt: skip
 
     @property
     def lmcache_servers(self) -> int:

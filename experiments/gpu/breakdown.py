@@ -14,7 +14,6 @@ import uuid
 
 import httpx
 
-from clients.vllm import tokenize_chat
 from experiments.run.clients import BARE
 from experiments.run.plan import Session, questions_for
 from graphs.context import Context
@@ -26,11 +25,11 @@ from lab.errors import UserError
 
 
 def timed_tokenize(ctx: Context, messages: list[dict], repeats: int = 7) -> tuple[float, int]:
-    tokenize_chat(ctx.endpoint, ctx.model, messages, add_generation_prompt=True, api_key=ctx.api_key)  # warm-up
+    ctx.server.tokenize_chat(messages, add_generation_prompt=True)  # warm-up
     times, count = [], 0
     for _ in range(repeats):
         start = time.perf_counter()
-        count = len(tokenize_chat(ctx.endpoint, ctx.model, messages, add_generation_prompt=True, api_key=ctx.api_key))
+        count = len(ctx.server.tokenize_chat(messages, add_generation_prompt=True))
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 1), count
 

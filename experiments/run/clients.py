@@ -15,8 +15,8 @@ import httpx
 from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 
-from clients.bare_stream import stream_chat
-from clients.measured import counters_before, hits_between, watched
+from clients.bare_stream import BareStreamer
+from clients.measured import EndpointMeter, measured_call
 from experiments.run.plan import Session
 from graphs.agent import graph as agent_graph
 from graphs.graph import graph as qa_graph
@@ -74,21 +74,19 @@ class BareClient:
             yield i, messages, state.static_prefix_tokens
 
     def calls(self, session: Session, config: dict) -> Iterator[CallRecord]:
-        """Make the calls with the bare client. Metrics are scraped around each call with the graph's
-        own functions, so the rows carry the same cache-source columns."""
+        """Make the calls with the bare client, measured as the graph's are (``measured_call``: the
+        same cache-source columns, the same LMCache watchdog), without the prediction's /tokenize."""
         ctx = session.context
         state = self.state(session)
+        meter = EndpointMeter(ctx.server, ctx.metrics_per_call)
         with httpx.Client() as http:
+            streamer = BareStreamer(http, ctx.max_tokens, ctx.temperature)
             for i, messages, prefix_tokens in self.prompts(session, state):
-                before = counters_before(ctx)
-                # Watched like the graph's calls, so a dead LMCache server stops the run within seconds.
-                result = watched(ctx, lambda: stream_chat(http, ctx.endpoint, ctx.model, messages, max_tokens=ctx.max_tokens,
-                                                          temperature=ctx.temperature, api_key=ctx.api_key, timeout=ctx.request_timeout_s))  # fmt: skip
                 # The question alone has no layout and no static prefix: left empty, it stays out of per-layout figures.
-                call = CallRecord(question_id=i, question=session.questions[i], node=self.name,
-                                  layout=ctx.layout if self.with_manual else "", static_prefix_tokens=prefix_tokens,
-                                  manual_tokens=state.manual_tokens or None, **result)  # fmt: skip
-                yield call.with_hits(hits_between(ctx, before))
+                record, _ = measured_call(ctx.server, streamer, messages, meter=meter, question_id=i, question=session.questions[i],
+                                          node=self.name, layout=ctx.layout if self.with_manual else "",
+                                          static_prefix_tokens=prefix_tokens, manual_tokens=state.manual_size_tokens or None)  # fmt: skip
+                yield record
 
 
 BARE = BareClient("bare", with_manual=True)

@@ -22,7 +22,7 @@ import pandas as pd
 from rich.console import Console
 
 from clients.measured import counters_snapshot
-from clients.vllm import check_endpoint, scrape_metrics
+from clients.endpoint import scrape_metrics
 from experiments.run.executor import Executor
 from experiments.report import write_report
 from experiments.run.plan import Plan
@@ -174,7 +174,7 @@ class _Run:
             self.stacks = Stacks(spec.stack, keep=spec.args.keep_stack)
             self.stacks.up()
             ctx = spec.connect(self.stacks.settings)
-        check_endpoint(ctx.endpoint, ctx.model, ctx.api_key)
+        ctx.server.check()
         if spec.stack is None and ctx.lmcache_metrics_url and scrape_metrics(ctx.lmcache_metrics_url) is None:
             raise UserError(f"LMLAB_LMCACHE_METRICS_URL={ctx.lmcache_metrics_url!r} does not answer with LMCache's /metrics; "
                             "fix it (the LMCache server's HTTP root, e.g. http://127.0.0.1:8090) or leave it empty")  # fmt: skip
@@ -227,13 +227,13 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
             stop_if_asked()  # a Ctrl-C noted during this call stops the run here, between calls
 
         started_at = time.monotonic()
-        before = counters_snapshot(ctx)
+        before = counters_snapshot(ctx.server)
         executor = Executor(run_id, scenario.name, run.writer, on_call, tracing=run.tracing)
         # Servers that outlive this run (--endpoint, --keep-stack, a reused stack) may serve others:
         # Ctrl-C lets the call in flight finish instead of aborting it (vllm-project/vllm#43226).
         with finish_the_call_in_flight(run.stacks is None or not run.stacks.started or spec.args.keep_stack) as stop_if_asked:
             scenario.run(plan, executor)
-        after = counters_snapshot(ctx)
+        after = counters_snapshot(ctx.server)
         run.writer.close()
         elapsed = time.monotonic() - started_at
         if (run.out / RESULTS_CSV).exists():

@@ -4,8 +4,9 @@
 keywords), checks it, and resolves ``StackSettings`` and ``Context`` through ``lab.settings`` (an
 argument beats ``LMLAB_*``, which beats the scenario's stack overrides, the profile and the
 defaults), and the scenario's own parameters (``lab.settings.resolve_params``), which run.json
-keeps so that ``resume`` plans with the very same ones. ``connect`` is the one step that hands a started stack's endpoint, model, LMCache URL,
-chunk size and API key to the Context.
+keeps so that ``resume`` plans with the very same ones. ``connect`` is the one step that hands a
+started stack's endpoint (``StackSettings.endpoint_of``: its URL, model, LMCache URL and API key)
+and chunk size to the Context.
 """
 
 import json
@@ -132,18 +133,15 @@ class RunSpec:
         return {"args": self.args.saved(), "params": params, "params_sources": self.params_sources}
 
     def connect(self, settings: StackSettings) -> Context:
-        """The Context for a started stack: its endpoint, LMCache URL, chunk size and API key, and its
-        served model unless one was asked for (argument or ``LMLAB_MODEL``)."""
+        """The Context for a started stack: its endpoint (``StackSettings.endpoint_of``) with its
+        LMCache server and API key, and its chunk size; the model the run asked for (argument or
+        ``LMLAB_MODEL``), else the one the stack serves."""
         given = self.context_sources
-        model = self.context.model if given.get("model") not in (None, "default") else settings.served_model_name
-        return replace(
-            self.context,
-            endpoint=settings.endpoint,
-            model=model,
-            lmcache_metrics_url=next(iter(settings.lmcache_urls()), ""),
-            chunk_size=self.context.chunk_size if given.get("chunk_size") == ARGUMENT else settings.chunk_size,
-            api_key=settings.api_key or self.context.api_key,
-        )
+        ctx = self.context
+        asked = given.get("model") not in (None, "default")
+        like = ctx.server if asked else replace(ctx.server, model=settings.served_model_name)
+        chunk_size = ctx.chunk_size if given.get("chunk_size") == ARGUMENT else settings.chunk_size
+        return replace(ctx, chunk_size=chunk_size).at(settings.endpoint_of(like=like))
 
     def summary_config(self, context: Context) -> dict:
         """The configuration a run folder keeps (never a key)."""

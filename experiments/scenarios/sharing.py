@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from clients.vllm import scrape_metrics
+from clients.endpoint import scrape_metrics
 from experiments.run.plan import Plan, Session, questions_for
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.analysis.summary import median_ratio
@@ -46,10 +46,8 @@ class Sharing(Scenario):
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
         settings = opts.stacks.settings
-        a, b = (
-            replace(opts.context, layout="manual_first", endpoint=e, lmcache_metrics_url=u)
-            for e, u in zip(settings.endpoints(), settings.lmcache_urls(), strict=True)
-        )
+        ctx = replace(opts.context, layout="manual_first")
+        a, b = (ctx.on(settings, i) for i in range(settings.instances))
         n = max(opts.questions, 2)
         sessions = []
         for r in range(opts.repeats):

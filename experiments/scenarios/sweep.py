@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from clients.vllm import count_chat_tokens, max_model_len
 from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from graphs.context import Context
@@ -59,9 +58,8 @@ def plan_sizes(sizes: list[int], top: int | None) -> list[int]:
 
 def manual_room(ctx: Context, edition: str) -> int:
     """Largest manual the served context leaves room for (the limit ``nodes.manual`` enforces)."""
-    system = count_chat_tokens(ctx.endpoint, ctx.model, [{"role": "system", "content": static_prefix("", edition)}],
-                               add_generation_prompt=False, api_key=ctx.api_key)  # fmt: skip
-    return max_model_len(ctx.endpoint, ctx.model, ctx.api_key) - ctx.max_tokens - QUESTION_RESERVE_TOKENS - system
+    system = ctx.server.count_chat_tokens([{"role": "system", "content": static_prefix("", edition)}], add_generation_prompt=False)
+    return ctx.server.max_model_len() - ctx.max_tokens - QUESTION_RESERVE_TOKENS - system
 
 
 def per_size(df: pd.DataFrame, scenario: str) -> pd.DataFrame:

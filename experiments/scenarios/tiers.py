@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import pandas as pd
 
-from clients.vllm import reset_prefix_cache
 from experiments.run.plan import Plan, question_session
 from experiments.scenarios.base import Scenario, ScenarioOptions
 
@@ -34,7 +33,7 @@ class Tiers(Scenario):
         stacks = opts.stacks
 
         def reset_vllm_cache() -> None:
-            reset_prefix_cache(ctx.endpoint, ctx.api_key)
+            ctx.server.reset_prefix_cache()
 
         def restart_servers() -> None:
             stacks.restart()

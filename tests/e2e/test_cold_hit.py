@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from clients.vllm import scrape_metrics
+from clients.endpoint import scrape_metrics
 from graphs.context import Context
 from graphs.graph import graph
 from metrics.prometheus import EXTERNAL_HITS, parse_counters
@@ -42,7 +42,7 @@ def test_static_prefix_is_chunk_aligned(stack):
     ctx = Context(endpoint=stack.settings.endpoint, manual_tokens=1500, max_tokens=1)
     out = graph.invoke({"questions": ["What is x?"], "manual_edition": uuid.uuid4().hex}, context=ctx)
     assert out["static_prefix_tokens"] % 256 <= 32
-    assert 1200 <= out["manual_tokens"] <= 1500
+    assert 1200 <= out["manual_size_tokens"] <= 1500
 
 
 def test_run_graph_writes_results_and_summary(stack, tmp_path):

@@ -1,5 +1,6 @@
 """The harness-overhead scenario: its session plan, the ratios of medians, and the bare client's parsing."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from clients.bare_stream import parse_sse_line, stream_chat
+from clients.endpoint import Endpoint
 from experiments.run.clients import SUFFIX
 from experiments.run.plan import Session
 from experiments.scenarios import ScenarioOptions
@@ -87,7 +89,7 @@ def test_bare_client_times_the_first_content_chunk_and_reads_usage_from_the_last
         return httpx.Response(200, content=recorded, headers={"content-type": "text/event-stream"})
 
     with httpx.Client(transport=httpx.MockTransport(replay)) as client:
-        result = stream_chat(client, "http://vllm/v1", "m", [{"role": "user", "content": "q"}], max_tokens=6, temperature=0)
+        result = asdict(stream_chat(client, Endpoint(url="http://vllm/v1", model="m"), [{"role": "user", "content": "q"}], max_tokens=6, temperature=0))
     assert result["answer"] == "The pass statement in Python is"
     assert (result["prompt_tokens"], result["completion_tokens"], result["cached_tokens"]) == (37, 6, 0)
     assert 0 <= result["ttft_ms"] <= result["total_ms"]
@@ -99,7 +101,7 @@ def test_bare_client_times_the_first_content_chunk_and_reads_usage_from_the_last
 def test_bare_client_refusal_is_a_user_error():
     with httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no such model"))) as client:
         with pytest.raises(UserError, match="refused the call \\(404\\)"):
-            stream_chat(client, "http://vllm/v1", "m", [], max_tokens=1, temperature=0)
+            stream_chat(client, Endpoint(url="http://vllm/v1", model="m"), [], max_tokens=1, temperature=0)
 
 
 def test_the_paths_are_interleaved_call_by_call_and_the_order_flips():

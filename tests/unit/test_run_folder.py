@@ -57,9 +57,9 @@ def test_after_a_server_stopped_the_advice_keeps_the_rows_and_names_resume(tmp_p
 def test_a_configured_lmcache_server_that_does_not_answer_has_stopped():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ServerGone, match=f"the LMCache server at {url} stopped answering"):
-        lmcache_counters(Context(lmcache_metrics_url=url))
+        lmcache_counters(Context(lmcache_metrics_url=url).server)
     assert issubclass(ServerGone, UserError)
 
 
 def test_without_an_lmcache_url_there_is_nothing_to_check():
-    assert lmcache_counters(Context(lmcache_metrics_url="")) is None
+    assert lmcache_counters(Context(lmcache_metrics_url="").server) is None

@@ -20,7 +20,7 @@ def test_a_call_stuck_on_a_dead_lmcache_server_stops_at_the_next_check():
     release = threading.Event()
     started = time.monotonic()
     with pytest.raises(ServerGone, match=f"the LMCache server at {url} stopped answering"):
-        watched(Context(lmcache_metrics_url=url), lambda: release.wait(60), every_s=0.2)
+        watched(Context(lmcache_metrics_url=url).server, lambda: release.wait(60), every_s=0.2)
     release.set()
     assert time.monotonic() - started < 5
 
@@ -28,7 +28,7 @@ def test_a_call_stuck_on_a_dead_lmcache_server_stops_at_the_next_check():
 def test_a_finished_call_returns_its_result_and_sees_the_callers_context():
     PARENT_RUN.set("trace-1")
     url = f"http://127.0.0.1:{free_port()}"
-    assert watched(Context(lmcache_metrics_url=url), lambda: {"parent": PARENT_RUN.get()}) == {"parent": "trace-1"}
+    assert watched(Context(lmcache_metrics_url=url).server, lambda: {"parent": PARENT_RUN.get()}) == {"parent": "trace-1"}
 
 
 def test_a_failed_call_raises_its_own_error_in_the_callers_thread():
@@ -36,8 +36,8 @@ def test_a_failed_call_raises_its_own_error_in_the_callers_thread():
         raise ValueError("broken stream")
 
     with pytest.raises(ValueError, match="broken stream"):
-        watched(Context(lmcache_metrics_url=f"http://127.0.0.1:{free_port()}"), fails)
+        watched(Context(lmcache_metrics_url=f"http://127.0.0.1:{free_port()}").server, fails)
 
 
 def test_without_an_lmcache_server_the_call_runs_in_this_thread():
-    assert watched(Context(lmcache_metrics_url=""), lambda: threading.current_thread().name) == threading.current_thread().name
+    assert watched(Context(lmcache_metrics_url="").server, lambda: threading.current_thread().name) == threading.current_thread().name

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from clients.vllm import count_chat_tokens, scrape_metrics
+from clients.endpoint import scrape_metrics
 from experiments.run.clients import BARE, QA_GRAPH
 from experiments.run.plan import Client, Plan, Session
 from experiments.run.stacks import Stacks
@@ -198,7 +198,7 @@ class Capacity(Scenario):
         sessions = []
         for config in configs:
             s = stacks[config]
-            cctx = replace(ctx, endpoint=s.endpoint, lmcache_metrics_url=next(iter(s.lmcache_urls()), ""))
+            cctx = ctx.on(s)
             for w in sizes:
                 sessions += self.sweep_step(opts, cctx, config, w, patterns)
         return CapacityPlan(sessions, stacks, capacity, opts.stacks)
@@ -207,7 +207,7 @@ class Capacity(Scenario):
         """(static prefix, whole prompt) tokens of one visit, from the server's own tokenizer."""
         probe = Session("probe", 0, ["What does this manual cover?"], ["probe"], f"edition {run_id}-w0-m0", ctx)
         _, messages, prefix = next(BARE.prompts(probe))
-        return prefix, count_chat_tokens(ctx.endpoint, ctx.model, messages, add_generation_prompt=True, api_key=ctx.api_key)
+        return prefix, ctx.server.count_chat_tokens(messages, add_generation_prompt=True)
 
     def predict(self, stacks: dict[str, StackSettings], shape: ModelShape, prefix: int, visit: int, answer: int) -> dict:
         """Each tier's capacity (tokens, and manuals of this size), and each configuration's predicted

@@ -14,13 +14,15 @@ are byte-identical to the graph's (``BareClient.prompts``), so the cache sees th
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import httpx
 
-from clients.bare_stream import stream_chat
-from clients.vllm import scrape_metrics, server_root
+from clients.bare_stream import BareStreamer
+from clients.endpoint import Endpoint, scrape_metrics
+from clients.measured import measured_call
+from clients.stream_result import StreamResult
 from experiments.run.clients import BARE
 from experiments.run.plan import Session
 from lab.errors import ServerGone, UserError
@@ -34,32 +36,36 @@ SESSION_HEADER = "X-Session-ID"
 
 @dataclass(frozen=True)
 class Fleet:
-    """What the client knows of a fleet: the router, and per instance its name, endpoint and LMCache server."""
+    """What the client knows of a fleet: the router, and per instance its name and endpoint (with its
+    LMCache server). It is the fleet's meter of ``clients.measured.measured_call``: it snapshots every
+    instance and attributes a call to the one that served it."""
 
-    router: str  # the router's OpenAI base URL
+    router: Endpoint
     names: tuple[str, ...]
-    endpoints: tuple[str, ...]
-    lmcache_urls: tuple[str, ...]  # per instance; in node sharing every instance names the same server
+    instances: tuple[Endpoint, ...]  # in node sharing every instance names the same LMCache server
     sharing: str
 
     @classmethod
-    def of(cls, settings: StackSettings) -> "Fleet":
+    def of(cls, settings: StackSettings, like: Endpoint | None = None) -> "Fleet":
+        """The fleet ``settings`` describe, called as ``like`` calls its endpoint (model, key, timeout)."""
         names = tuple("vllm" if i == 0 else f"vllm-{i}" for i in range(settings.instances))  # as `serving status` names them
-        return cls(settings.router_endpoint, names, tuple(settings.endpoints()), tuple(settings.lmcache_urls()), settings.sharing)
+        instances = tuple(settings.endpoint_of(i, like) for i in range(settings.instances))
+        return cls(settings.endpoint_of(like=like), names, instances, settings.sharing)
+
+    @property
+    def lmcache_urls(self) -> tuple[str, ...]:
+        return tuple(e.lmcache_metrics_url for e in self.instances if e.lmcache_metrics_url)
 
     def router_answers(self) -> bool:
         try:
-            return httpx.get(server_root(self.router) + "/health", timeout=5).status_code == 200
+            return httpx.get(self.router.root + "/health", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
-    def snapshot(self, api_key: str = "") -> list[dict]:
+    def snapshot(self) -> list[dict]:
         """Per instance: its vLLM counters and its LMCache server's (each None when it does not answer)."""
         servers = {u: _counters(scrape_metrics(u)) for u in dict.fromkeys(self.lmcache_urls)}
-        return [
-            {"vllm": _counters(scrape_metrics(e, api_key)), "lmcache": servers.get(u) if u else None}
-            for e, u in zip(self.endpoints, self.lmcache_urls or [""] * len(self.endpoints), strict=True)
-        ]
+        return [{"vllm": _counters(e.scrape_metrics()), "lmcache": servers.get(e.lmcache_metrics_url)} for e in self.instances]
 
     def attribute(self, before: list[dict], after: list[dict]) -> tuple[str, dict | None]:
         """(the instance that served the call, its hits by source; None when unknown)."""
@@ -71,6 +77,18 @@ class Fleet:
         if before[i]["lmcache"] is not None and after[i]["lmcache"] is not None:
             server = delta(before[i]["lmcache"], after[i]["lmcache"])
         return name, hit_tokens(delta(before[i]["vllm"], after[i]["vllm"]), server)
+
+    def watch(self, call: Callable[[], StreamResult]) -> StreamResult:
+        # Not watched: an instance or its LMCache server lost mid-call is one of the faults measured;
+        # the call's row keeps its error (``failed``).
+        return call()
+
+    def failed(self, err: UserError) -> str:
+        """A call that fails while the router still answers (an instance lost mid-call) is a row with
+        its error; a router that stops answering stops the run."""
+        if not self.router_answers():
+            raise ServerGone(f"the router at {self.router.url} stopped answering") from None
+        return str(err)
 
 
 def _counters(text: str | None) -> dict | None:
@@ -108,21 +126,11 @@ class FleetClient:
         # Tokenized by instance 0, not through the router: a /tokenize there would take a turn of round robin.
         state = BARE.state(session)
         with httpx.Client() as http:
+            streamer = BareStreamer(http, ctx.max_tokens, ctx.temperature, {SESSION_HEADER: session.name})
             for i, messages, prefix_tokens in BARE.prompts(session, state):
-                before = self.fleet.snapshot(ctx.api_key)
-                error = ""
-                try:
-                    result = stream_chat(http, self.fleet.router, ctx.model, messages, max_tokens=ctx.max_tokens,
-                                         temperature=ctx.temperature, api_key=ctx.api_key, timeout=ctx.request_timeout_s,
-                                         headers={SESSION_HEADER: session.name})  # fmt: skip
-                except UserError as err:  # ServerGone included
-                    if not self.fleet.router_answers():
-                        raise ServerGone(f"the router at {self.fleet.router} stopped answering") from None
-                    result, error = {}, str(err)
-                instance, hits = self.fleet.attribute(before, self.fleet.snapshot(ctx.api_key))
-                call = CallRecord(question_id=i, question=session.questions[i], node=self.name, layout=ctx.layout,
-                                  static_prefix_tokens=prefix_tokens, manual_tokens=state.manual_tokens or None,
-                                  instance=instance, error=error, **result).with_hits(hits)  # fmt: skip
+                call, _ = measured_call(self.fleet.router, streamer, messages, meter=self.fleet, question_id=i,
+                                        question=session.questions[i], node=self.name, layout=ctx.layout,
+                                        static_prefix_tokens=prefix_tokens, manual_tokens=state.manual_size_tokens or None)  # fmt: skip
                 if self.settle_l2:
                     wait_l2_settled(self.fleet.lmcache_urls)
                 source = hit_source(self.fleet.sharing, call.device_hit_tokens, call.lmcache_l1_hit_tokens, call.lmcache_l2_hit_tokens)

@@ -107,11 +107,12 @@ class FleetScenario(Scenario):
         wanted = list(opts.params.fleet_cells)
         modes = list(dict.fromkeys([base.sharing] + [s for _, s in wanted]))
         cells = sorted(wanted, key=lambda c: (c != started, modes.index(c[1])))
-        ctx = replace(opts.context, layout="manual_first", endpoint=base.endpoints()[0], lmcache_metrics_url="", metrics_per_call=False)
+        # Instance 0 for the manual's /tokenize; the calls go through the router, measured by the fleet's meter.
+        ctx = replace(opts.context, layout="manual_first", metrics_per_call=False).on(base, 0)
         sessions = []
         for policy, sharing in cells:
             settings = cell_settings(base, policy, sharing)
-            client = FleetClient(Fleet.of(settings), settle_l2=sharing == "redis")
+            client = FleetClient(Fleet.of(settings, like=ctx.server), settle_l2=sharing == "redis")
             for r in range(opts.repeats):
                 sessions.append(Session(
                     f"{self.name}-{policy}-{sharing}-r{r}", r, questions_for(r, opts.questions), [f"{policy}/{sharing}"] * opts.questions,

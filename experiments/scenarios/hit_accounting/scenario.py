@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from clients.vllm import reset_prefix_cache
 from experiments.scenarios.hit_accounting.report import LOG_COPY, analyse, calls_table, keep_lines
 from experiments.run.clients import BARE, SUFFIX
 from experiments.scenarios.hit_accounting.accounting import PARTS
@@ -103,7 +102,7 @@ class HitAccounting(Scenario):
         stacks = opts.stacks
         # LMCache runs inside vLLM on gpu and logs there; on cpu its own server logs.
         log = stacks.own.log_dir / ("vllm.log" if stacks.settings.gpu else "lmcache.log")
-        reset = lambda: reset_prefix_cache(opts.context.endpoint, opts.context.api_key)
+        reset = lambda: opts.context.server.reset_prefix_cache()
         startups: dict[int, float] = {}
         sessions = []
         for s in range(opts.params.accounting_stacks):

@@ -1,0 +1,94 @@
+"""The graphs' streamer: one chat call through langchain-openai's ``ChatOpenAI``, timed, with a failed
+call put down to its cause. LangFuse sees it as a generation (TTFT from its first streamed chunk)."""
+
+import json
+import time
+from dataclasses import dataclass
+
+import openai
+from langchain_core.runnables import RunnableConfig
+from langchain_openai import ChatOpenAI
+
+from clients.endpoint import Endpoint
+from clients.measured import lmcache_counters
+from clients.stream_result import StreamResult
+from lab.errors import ServerGone, UserError
+
+
+def chat_model(endpoint: Endpoint, max_tokens: int, temperature: float, logprobs: bool = False) -> ChatOpenAI:
+    # streaming + stream_usage: the final chunk carries usage (cached tokens included), and LangFuse
+    # derives TTFT from the first streamed chunk.
+    return ChatOpenAI(
+        base_url=endpoint.url,
+        api_key=endpoint.api_key or "EMPTY",
+        model=endpoint.model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        streaming=True,
+        stream_usage=True,
+        timeout=endpoint.timeout_s,
+        max_retries=0,
+        **({"logprobs": True, "top_logprobs": 2} if logprobs else {}),
+    )
+
+
+def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig | None = None) -> StreamResult:
+    """Stream one call. TTFT runs from sending the request to the first chunk with content, as in
+    vLLM's own benchmarks; usage comes from the final chunk."""
+    started_at = time.time()
+    start = time.perf_counter()
+    first = None
+    message = None
+    for chunk in llm.stream(messages, config=config):
+        if first is None and chunk.content:
+            first = time.perf_counter()
+        message = chunk if message is None else message + chunk
+    end = time.perf_counter()
+    usage = (message.usage_metadata if message is not None else None) or {}
+    return StreamResult(
+        started_at=round(started_at, 3),
+        ttft_ms=round(((first or end) - start) * 1000, 2),
+        total_ms=round((end - start) * 1000, 2),
+        prompt_tokens=usage.get("input_tokens", 0),
+        completion_tokens=usage.get("output_tokens", 0),
+        cached_tokens=(usage.get("input_token_details") or {}).get("cache_read", 0),
+        answer=message.content if message is not None else "",
+        answer_logprobs=_compact_logprobs(message.response_metadata.get("logprobs") if message is not None else None),
+    )
+
+
+def _compact_logprobs(logprobs: dict | None) -> str:
+    """JSON list of [token, logprob, runner-up token, runner-up logprob]; empty when not requested."""
+    if not logprobs or not logprobs.get("content"):
+        return ""
+    rows = []
+    for t in logprobs["content"]:
+        second = (t.get("top_logprobs") or [{}, {}])[1:2] or [{}]
+        rows.append([t["token"], round(t["logprob"], 5), second[0].get("token"), round(second[0].get("logprob", float("nan")), 5)])
+    return json.dumps(rows)
+
+
+@dataclass(frozen=True)
+class ChatStreamer:
+    """``stream_timed`` as a streamer of ``clients.measured.measured_call``: the model built for the
+    endpoint with these sampling settings, the graph run's ``config`` passed on (tracing callbacks)."""
+
+    max_tokens: int
+    temperature: float
+    logprobs: bool = False
+    config: RunnableConfig | None = None
+
+    def __call__(self, endpoint: Endpoint, messages: list[dict]) -> StreamResult:
+        try:
+            return stream_timed(chat_model(endpoint, self.max_tokens, self.temperature, self.logprobs), messages, self.config)
+        except openai.APIError as err:
+            # A call that fails while the LMCache server is dead (a 500 or a broken stream): put that
+            # down to LMCache, which is the cause.
+            lmcache_counters(endpoint)
+            if isinstance(err, openai.APIConnectionError):  # timeouts included
+                raise ServerGone(f"lost the connection to vLLM at {endpoint.url} during a call") from None
+            if isinstance(err, openai.NotFoundError):
+                raise UserError(f"model {endpoint.model!r} is not served at {endpoint.url}; check --model / LMLAB_MODEL") from None
+            if isinstance(err, openai.APIStatusError):
+                raise UserError(f"{endpoint.url} refused the call ({err.status_code}): {err.message}") from None
+            raise
