@@ -73,10 +73,8 @@ def stream_chat(
     except httpx.TransportError:
         raise ServerGone(f"lost the connection to vLLM at {endpoint.url} during a call") from None
     end = time.perf_counter()
-    return StreamResult(
-        started_at=round(started_at, 3),
-        ttft_ms=round(((first or end) - start) * 1000, 2),
-        total_ms=round((end - start) * 1000, 2),
+    return StreamResult.timed(
+        started_at, start, first, end,
         prompt_tokens=usage.get("prompt_tokens", 0),
         completion_tokens=usage.get("completion_tokens", 0),
         cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,

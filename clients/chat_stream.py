@@ -45,10 +45,8 @@ def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig |
         message = chunk if message is None else message + chunk
     end = time.perf_counter()
     usage = (message.usage_metadata if message is not None else None) or {}
-    return StreamResult(
-        started_at=round(started_at, 3),
-        ttft_ms=round(((first or end) - start) * 1000, 2),
-        total_ms=round((end - start) * 1000, 2),
+    return StreamResult.timed(
+        started_at, start, first, end,
         prompt_tokens=usage.get("input_tokens", 0),
         completion_tokens=usage.get("output_tokens", 0),
         cached_tokens=(usage.get("input_token_details") or {}).get("cache_read", 0),

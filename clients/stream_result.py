@@ -22,6 +22,13 @@ class StreamResult:
     response_id: str = ""
     answer_logprobs: str = ""  # JSON, where logprobs were asked for (``chat_stream._compact_logprobs``)
 
+    @classmethod
+    def timed(cls, started_at: float, start: float, first: float | None, end: float, **figures) -> "StreamResult":
+        """From ``time.time()`` at the send and ``perf_counter`` readings at the send, the first content
+        chunk (None: none came, TTFT is then the whole call) and the end; ``figures``: usage and answer."""
+        return cls(started_at=round(started_at, 3), ttft_ms=round(((first or end) - start) * 1000, 2),
+                   total_ms=round((end - start) * 1000, 2), **figures)  # fmt: skip
+
     def fields(self) -> dict:
         """The result as ``CallRecord`` fields (every field here is one)."""
         return asdict(self)
