@@ -35,7 +35,7 @@ class Context:
     )
     lmcache_metrics_url: str = field(
         default="",
-        metadata={"description": "HTTP root of the LMCache server behind the endpoint (e.g. http://127.0.0.1:8090): "
+        metadata={"description": f"HTTP root of the LMCache server behind the endpoint (e.g. {next(iter(StackSettings().lmcache_urls()))}): "
                                  "its /metrics tell which tier (L1 memory, L2 disk/Redis) served a hit. Empty: skip."},
     )
     metrics_per_call: bool = field(
