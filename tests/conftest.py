@@ -13,6 +13,7 @@ import pytest
 
 from serving import shm
 from serving.launcher import Stack
+from lab.settings import resolve
 from serving.settings import StackSettings
 
 
@@ -77,7 +78,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory) -> StackSettings:
-    return StackSettings(
+    # Resolved, not constructed: the cpu profile picks the dtype this host runs fast (float32 where the
+    # CPU has no bf16 kernels, 4-5x faster there), and the user's LMLAB_* variables stay out of the tests.
+    return resolve(StackSettings, dict(
         name=f"pytest-{free_port()}",
         vllm_port=free_port(),
         lmcache_port=free_port(),
@@ -85,7 +88,7 @@ def stack_settings(tmp_path_factory) -> StackSettings:
         kv_cache_gib=1,
         lmcache_l1_gib=1.0,
         disk_dir=str(tmp_path_factory.mktemp("lmcache-disk")),
-    )
+    ), env={})
 
 
 @pytest.fixture(scope="session")
