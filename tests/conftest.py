@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from lab.settings import resolve
 from serving import shm
 from serving.launcher import Stack
-from lab.settings import resolve
 from serving.settings import StackSettings
 
 
