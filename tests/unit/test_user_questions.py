@@ -173,10 +173,10 @@ def test_correctness_per_variant_and_cold_against_hit_answers_of_the_same_questi
     ])  # fmt: skip
     figures = correctness(df)
     assert figures["variants"] == {"cold": {"answers": 2, "correct": 1, "share": 0.5}, "hit": {"answers": 2, "correct": 2, "share": 1.0}}
-    assert figures["cold_vs_hit"] == {"questions": 2, "differ": ["legs"]}
+    assert figures["against_cold"] == {"hit": {"questions": 2, "differ": ["legs"]}}
     lines = correctness_lines(figures)
     assert lines[0].startswith("correct answers: cold 1/2 (50%), hit 2/2 (100%) (correct = the answer contains the expected answer")
-    assert "of 2 questions asked both ways, 1 got a different verdict (legs)" in lines[1]
+    assert lines[1].startswith("hit vs cold: of 2 questions asked both ways, 1 got a different verdict (legs)")
     assert correctness(df.assign(correct=None)) is None and correctness_lines(None) == []
 
 
@@ -271,3 +271,20 @@ def test_a_traced_answer_gets_its_correct_score_on_its_observation_and_trace(rec
     correct = {s.get("observationId"): s["value"] for s in receiver.scores if s["name"] == "correct"}
     assert correct == {node["span_id"]: 1.0, None: 1.0}
     assert receiver.invalid == []
+
+
+def test_report_md_compares_the_correctness_of_cold_and_hit_answers(tmp_path):
+    from experiments.analysis.report import write_report
+    from experiments.run.results import ResultsWriter
+
+    rows = [("cold", 0, "It is blue.", 1), ("hit", 1, "Six.", 0), ("hit", 0, "Blue, of course.", 1)]
+    with ResultsWriter(tmp_path) as writer:
+        for variant, q, answer, correct in rows:
+            writer.write(CallRecord(run_id="r", scenario="cold_hit", variant=variant, session="s", question_id=q, ttft_ms=10.0,
+                                    question=MINE[q].text, answer=answer, expected=MINE[q].expected, correct=correct))  # fmt: skip
+    report = write_report(tmp_path).read_text()
+    assert "### Correctness" in report
+    assert "- Correct answers: cold 1/1 (100%), hit 1/2 (50%)" in report
+    assert "- Hit vs cold: of 1 questions asked both ways, 0 got a different verdict" in report
+    header = next(line for line in report.splitlines() if line.startswith("| scenario | variant |"))
+    assert header.rstrip(" |").endswith("| correct answers")  # the per-variant table's share, as a percentage
