@@ -9,7 +9,7 @@ Anything wrong (no keys, no such dataset, an item of another shape) is one ``Use
 import logging
 
 from lab.errors import UserError
-from observability.settings import SETUP_HINT, LangfuseSettings
+from observability.settings import LangfuseSettings
 from observability.tracing import new_client
 from prompts.questions import Question
 
@@ -17,7 +17,8 @@ from prompts.questions import Question
 def dataset_questions(name: str, settings: LangfuseSettings | None) -> tuple[Question, ...]:
     """The questions of the LangFuse dataset ``name``, in the order the SDK lists its items."""
     if settings is None:
-        raise UserError(f"--dataset {name} reads a LangFuse dataset, but LangFuse is not configured; {SETUP_HINT}")
+        raise UserError(f"--dataset {name} reads a LangFuse dataset, but LangFuse is not configured; set LANGFUSE_PUBLIC_KEY, "
+                        "LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to your LangFuse project's")  # fmt: skip
     sdk_log = logging.getLogger("langfuse")
     was_disabled, sdk_log.disabled = sdk_log.disabled, True  # the SDK logs each failed request; the error line says it
     try:
