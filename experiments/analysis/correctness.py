@@ -1,5 +1,6 @@
 """How many answers were correct, per variant, and whether cold answers and cached ones (hit, a tier)
-to the same question got the same verdict (pure pandas over results.csv's ``correct`` column; rule: ``metrics.correctness``)."""
+to the same question got the same verdict (pure pandas over results.csv's ``correct`` column; the
+rule: ``metrics.correctness``)."""
 
 import pandas as pd
 
@@ -43,6 +44,9 @@ def correctness_lines(figures: dict | None) -> list[str]:
     lines = [f"correct answers: {shares} ({figures['rule']})"]
     for v, both in (figures.get("against_cold") or {}).items():
         differ = both["differ"]
-        detail = f" ({'; '.join(q[:60] for q in differ)}): a cache hit must not change answers beyond a near tie" if differ else ""
-        lines.append(f"{v} vs cold: of {both['questions']} questions asked both ways, {len(differ)} got a different verdict{detail}")
+        detail = ""
+        if differ:
+            detail = f" ({'; '.join(q[:60] for q in differ)}): a cache hit must not change answers beyond a near tie"
+        lines.append(f"{v} vs cold: of {both['questions']} questions asked both ways, "
+                     f"{len(differ)} got a different verdict{detail}")  # fmt: skip
     return lines

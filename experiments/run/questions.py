@@ -26,7 +26,8 @@ def load_questions(path: str | Path) -> tuple[Question, ...]:
         if not question:
             raise UserError(f"questions file {p}: {where} has no question; give every row one, or drop it")
         if question in seen:
-            raise UserError(f"questions file {p}: {where} repeats the question of {seen[question]} ({question[:60]!r}); keep one")
+            raise UserError(f"questions file {p}: {where} repeats the question of {seen[question]} "
+                            f"({question[:60]!r}); keep one")  # fmt: skip
         seen[question] = where
         expected = str(expected).strip() if expected is not None else ""
         questions.append(Question(question, expected or None))
@@ -44,7 +45,8 @@ def _read_text(p: Path) -> str:
     try:
         return data.decode("utf-8-sig")  # a spreadsheet's CSV often opens with a byte-order mark
     except UnicodeDecodeError as err:
-        raise UserError(f"questions file {p} is not UTF-8 (bad byte at offset {err.start}); convert it, e.g. with iconv") from None
+        raise UserError(f"questions file {p} is not UTF-8 (bad byte at offset {err.start}); "
+                        "convert it, e.g. with iconv") from None  # fmt: skip
 
 
 def _lines(text: str):

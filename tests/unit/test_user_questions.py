@@ -288,3 +288,13 @@ def test_report_md_compares_the_correctness_of_cold_and_hit_answers(tmp_path):
     assert "- Hit vs cold: of 1 questions asked both ways, 0 got a different verdict" in report
     header = next(line for line in report.splitlines() if line.startswith("| scenario | variant |"))
     assert header.rstrip(" |").endswith("| correct answers")  # the per-variant table's share, as a percentage
+
+
+@pytest.mark.parametrize(("expected", "answer", "correct"), [
+    ("orange", "The descaling light is Orange.", 1),
+    ("1.2 litres", "It holds 1.2 litres of water.", 1),
+    ("1.2 litres", "About a litre.", 0),
+    ("raises AssertionError", "It raises an AssertionError.", 0),
+])  # fmt: skip
+def test_the_rules_examples_in_docs_questions_md(expected, answer, correct):
+    assert is_correct(answer, expected) == correct
