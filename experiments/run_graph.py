@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from experiments.analysis.correctness import correctness_lines
 from experiments.run.experiment import RunResult, run_experiment
 from experiments.run.spec import RunArgs, RunSpec
 from experiments.scenarios import SCENARIOS
@@ -30,6 +31,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--manual", help="your own .txt/.md manual (default: Python's documentation topics)")
     p.add_argument("--manual-tokens", type=int, help="manual token budget (default 4000; sweep: the largest size); cuts your own manual to it")
     p.add_argument("--questions", type=int, default=5, help="questions per session (default 5: 1 cold + 4 hits)")
+    p.add_argument("--questions-file", metavar="FILE",
+                   help="your own questions: one a line, or .csv/.jsonl with question and optional expected (docs/questions.md)")
+    p.add_argument("--dataset", metavar="NAME", help="your own questions from this LangFuse dataset: item inputs, expected outputs")
     p.add_argument("--repeats", type=int, default=3, help="sessions, each on a fresh manual edition (default 3)")
     p.add_argument("--max-tokens", type=int, help="answer length limit (default 32)")
     p.add_argument("--endpoint", help="use this OpenAI-compatible server instead of starting the local stack")
@@ -83,6 +87,8 @@ def print_summary(result: RunResult) -> None:
     totals = result.summary.get("run_cache_totals")
     if totals and scenario.concurrency > 1:
         console.print(f"  hits by source over the run: vLLM cache {totals['device_hit_rate']:.1%}, LMCache {totals['lmcache_hit_rate']:.1%}")
+    for line in correctness_lines(result.summary.get("correctness")):
+        console.print(line, markup=False)
     mismatches = result.summary["scenarios"][scenario.name]["prediction_mismatches"]
     if mismatches and not scenario.kv_from_earlier_sessions:
         console.print(f"[yellow]{mismatches} calls were more than one chunk off their prediction (cache_note in results.csv)[/]")

@@ -78,6 +78,10 @@ class CallRecord:
     question: str = _col("")
     answer: str = _col("", trace=False)
     answer_logprobs: str = _col("", trace=False)
+    # The user's expected answer, where their question has one, and whether the answer matches it
+    # (metrics.correctness: 1 or 0; None without an expectation); the executor fills both.
+    expected: str = _col("")
+    correct: int | None = _col(summary="mean")
 
     def with_hits(self, hits: dict | None) -> "CallRecord":
         """This record with its hits by source (from /metrics deltas) and the rates they give.

@@ -5,12 +5,13 @@ trace. The metadata is the record's ``trace_metadata`` (every field not marked `
 ``metrics/records.py``), so a field added to the record reaches the trace without an edit here.
 """
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
+from metrics.correctness import answers_the_question, is_correct
 from metrics.records import CallRecord, trace_metadata
 
-# Numeric scores put on the observation and on its trace.
-CALL_SCORES = ["ttft_ms", "hit_rate"]
+# Numeric scores put on the observation and on its trace; ``correct`` only where the question has an expected answer.
+CALL_SCORES = ["ttft_ms", "hit_rate", "correct"]
 _FIELDS = {f.name for f in fields(CallRecord)}
 
 
@@ -41,6 +42,18 @@ def call_labels(metadata: dict | None, question_id: int | None) -> dict:
     else:
         variant = meta.get("variant", "")
     return {"scenario": str(meta.get("scenario") or ""), "variant": str(variant or "")}
+
+
+def scored(record: CallRecord, metadata: dict | None) -> CallRecord:
+    """The record with its question's expected answer (run metadata ``expected``, per question like
+    ``variants``) and its correctness, as the executor scores it for results.csv; as it was without one."""
+    expected = (metadata or {}).get("expected")
+    qid = record.question_id
+    if not isinstance(expected, list) or not isinstance(qid, int) or not 0 <= qid < len(expected):
+        return record
+    if not expected[qid] or not answers_the_question(record.node):
+        return record
+    return replace(record, expected=str(expected[qid]), correct=is_correct(record.answer, str(expected[qid])))
 
 
 def call_metadata(record: CallRecord, metadata: dict | None) -> dict:

@@ -9,11 +9,12 @@ LangFuse compares runs through datasets and experiment (dataset) runs. Here:
 - one **experiment run** per variant, named ``<run id> <variant>``, with the run's metadata
   (versions, git commit, profile, model, stack settings) and its baseline marked; each call's trace
   is linked to its item, at the observation of the node that recorded the call;
-- **item scores** on that observation: ``ttft_ms`` and ``hit_rate`` (put there by the tracing handler),
+- **item scores** on that observation: ``ttft_ms``, ``hit_rate`` and, for a question with an expected
+  answer (the item's expected output), ``correct`` (put there by the tracing handler),
   ``cached_tokens``, ``lmcache_hit_tokens`` and the categorical ``cache_source``; their **score
   configs** are created once;
-- **run scores**: ``ttft_median_ms``, ``ttft_p90_ms``, ``hit_rate`` and ``ttft_reduction`` (against the
-  scenario's baseline variant).
+- **run scores**: ``ttft_median_ms``, ``ttft_p90_ms``, ``hit_rate``, ``correct`` (the share of correct
+  answers, where questions have expected ones) and ``ttft_reduction`` (against the scenario's baseline variant).
 
 The spans of each recorded call also carry the ``langfuse.experiment.*`` attributes a LangFuse v4
 server reads. Everything here is the SDK's public API (``Langfuse.api``, ``create_score``,
@@ -44,6 +45,8 @@ CACHE_SOURCES = ["none", "vllm", "lmcache memory", "lmcache disk", "redis"]
 SCORE_CONFIGS = [
     ("ttft_ms", "NUMERIC", "Time to first token of the call, ms (client-side, streamed)", 0, None, None),
     ("hit_rate", "NUMERIC", "Share of the prompt's tokens served from a cache (usage.cached_tokens / prompt tokens)", 0, 1, None),
+    ("correct", "NUMERIC", "1 when the answer contains the expected answer, both normalised (lower case, "
+     "punctuation dropped, whitespace collapsed), else 0; on a run: the share of correct answers", 0, 1, None),
     ("cached_tokens", "NUMERIC", "Prompt tokens served from a cache, as vLLM reports them", 0, None, None),
     ("lmcache_hit_tokens", "NUMERIC", "Prompt tokens LMCache served (its L1 memory and L2 disk or Redis)", 0, None, None),
     ("cache_source", "CATEGORICAL", "Where most of the call's cached tokens came from", None, None, CACHE_SOURCES),
@@ -257,10 +260,12 @@ class ExperimentRecorder:
                 description=f"Questions of the {self.plan.scenario} scenario over the manual {m.name} "
                 f"({m.tokens} tokens), as asked by lmcache-lab runs",
             ).id, set()  # fmt: skip
-        questions = [q for q in dict.fromkeys(l.question for l in self.links) if self.plan.item_id(q) not in known]
+        expected = {l.question: l.record.get("expected") or None for l in self.links}
+        questions = [q for q in expected if self.plan.item_id(q) not in known]
         with ThreadPoolExecutor(max_workers=8) as pool:  # a remote LangFuse: one round trip each
             list(pool.map(lambda q: self.client.create_dataset_item(
                 dataset_name=self.plan.dataset, id=self.plan.item_id(q), input={"question": q}, metadata=manual,
+                expected_output=expected[q],
             ), questions))  # fmt: skip
         return dataset_id
 
@@ -293,7 +298,8 @@ class ExperimentRecorder:
             f = figures.get(variant)
             if f is None:
                 continue
-            scores = {"ttft_median_ms": f["ttft_median_ms"], "ttft_p90_ms": f["ttft_p90_ms"], "hit_rate": f["hit_rate"]}
+            scores = {"ttft_median_ms": f["ttft_median_ms"], "ttft_p90_ms": f["ttft_p90_ms"], "hit_rate": f["hit_rate"],
+                      "correct": f["correct"]}  # fmt: skip
             if base_ms and variant != baseline:
                 scores["ttft_reduction"] = round(1 - f["ttft_median_ms"] / base_ms, 4)
             for name, value in scores.items():

@@ -21,7 +21,7 @@ from langfuse import LangfuseOtelSpanAttributes, get_client
 from langfuse.langchain import CallbackHandler
 from opentelemetry import trace
 
-from observability.calls import call_metadata, call_scores, recorded_calls
+from observability.calls import call_metadata, call_scores, recorded_calls, scored
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class CallFiguresHandler(CallbackHandler):
         """Metadata and scores of the node's calls on its span; scores also on the trace."""
         try:
             trace_id, observation_id = span_ids(span)
-            for record in calls:
+            for record in (scored(r, metadata) for r in calls):  # expected and correct, as results.csv gets them
                 for key, value in call_metadata(record, metadata).items():
                     span.set_attribute(f"{LangfuseOtelSpanAttributes.OBSERVATION_METADATA}.{key}", json.dumps(value, default=str))
                 for name, value in call_scores(record).items():

@@ -38,6 +38,15 @@ def elide_long_text(*, data):
     return data
 
 
+def new_client(s: lf_settings.LangfuseSettings):
+    """The process's LangFuse client for ``s``. The SDK keeps one client per public key in a process
+    (the first one's server and mask win), so every client here is made by this function."""
+    from langfuse import Langfuse
+
+    return Langfuse(public_key=s.public_key, secret_key=s.secret_key, base_url=s.base_url, timeout=s.timeout_s,
+                    mask=elide_long_text)  # fmt: skip
+
+
 class _Quiet(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)
@@ -71,7 +80,7 @@ class Tracing:
         if self.settings is None:
             return
         try:
-            from langfuse import Langfuse
+            from langfuse import Langfuse  # noqa: F401
             from langfuse.langchain import CallbackHandler  # noqa: F401  (fails early when langchain is missing)
         except ImportError as err:
             self.settings, self.warning = None, True
@@ -79,13 +88,8 @@ class Tracing:
             return
         if quiet_sdk_logs:
             self._quiet_sdk_logs()
-        s = self.settings
-        # The SDK keeps one client per public key in a process: the first one's server wins.
         try:
-            self.client = Langfuse(
-                public_key=s.public_key, secret_key=s.secret_key, base_url=s.base_url, timeout=s.timeout_s,
-                mask=elide_long_text,
-            )  # fmt: skip
+            self.client = new_client(self.settings)
         except Exception as err:  # e.g. a bad LANGFUSE_SAMPLE_RATE: the run goes on untraced
             self.close()
             self.settings, self.warning = None, True

@@ -8,7 +8,9 @@ server (built on the benchmark's ``AcceptAll``) answers:
 - ``POST /api/public/ingestion``: JSON event batches; langfuse 4.x sends scores here (``score-create``).
 - ``POST /api/public/scores``: one JSON score; where later SDKs send scores.
 - the REST calls of datasets and experiments: ``GET``/``POST /api/public/v2/datasets[/{name}]``,
-  ``GET``/``POST /api/public/dataset-items``, ``POST /api/public/dataset-run-items``,
+  ``GET``/``POST /api/public/dataset-items``, ``POST /api/public/dataset-run-items``, (``get_dataset``,
+  which a run with ``--dataset`` calls, is the ``GET``s: the dataset by its URL-encoded name, then its
+  items page by page, by ``datasetName``),
   ``GET``/``POST /api/public/score-configs``, ``GET /api/public/projects``.
 
 Every request body is validated against the SDK's own request model (``langfuse.api.*``: required
@@ -39,6 +41,8 @@ RUN_ITEMS_PATH = "/api/public/dataset-run-items"
 SCORE_CONFIGS_PATH = "/api/public/score-configs"
 PROJECTS_PATH = "/api/public/projects"
 PROJECT_ID = "lmcache-lab-test-project"
+# The query of ``GET /api/public/dataset-items``, as the SDK's ``dataset_items.list`` sends it.
+ITEMS_QUERY = {"datasetName", "sourceTraceId", "sourceObservationId", "version", "page", "limit"}
 
 
 class Invalid(Exception):
@@ -189,6 +193,9 @@ class LangfuseReceiver(AcceptAll):
             self.items[item_id] = item
             return answer(lf.DatasetItem, item)
         if method == "GET" and path == ITEMS_PATH:
+            unknown = set(query) - ITEMS_QUERY
+            if unknown or "datasetName" not in query:
+                raise Invalid(f"GET {ITEMS_PATH}: query {sorted(query)}; it takes datasetName and {sorted(ITEMS_QUERY - {'datasetName'})}")
             name = query.get("datasetName")
             ds = self.datasets.get(name)
             items = [i for i in self.items.values() if ds and i["datasetId"] == ds["id"]]

@@ -11,6 +11,7 @@ import pandas as pd
 from rich.text import Text
 
 from experiments.analysis.charts import draw_charts, one_call_per_question
+from experiments.analysis.correctness import correctness, correctness_lines
 from experiments.run.results import SUMMARY_JSON, load_results
 from experiments.analysis.summary import variant_table
 
@@ -19,6 +20,7 @@ HEADERS = {
     "ttft_median_ms": "TTFT median, ms", "ttft_p90_ms": "TTFT p90, ms", "prompt_tokens": "prompt tokens",
     "cached_tokens": "cached tokens", "hit_rate_mean": "hit rate", "hit_rate": "hit rate",
     "hit_rate_min": "hit rate min", "device_hit_rate": "from vLLM cache", "lmcache_hit_rate": "from LMCache",
+    "correct": "correct answers",
 }  # fmt: skip
 
 
@@ -49,7 +51,7 @@ def readable(table: pd.DataFrame) -> pd.DataFrame:
     """Rates as percentages, plain-words headers."""
     table = table.copy()
     for col in table.columns:
-        if "rate" in col:
+        if "rate" in col or col == "correct":
             table[col] = table[col].map(pct)
     return table.rename(columns=HEADERS)
 
@@ -102,6 +104,8 @@ def results_section(df: pd.DataFrame, summary: dict) -> list[str]:
     ]
     if "layout" in df.columns and (one_call_per_question(df)["question_id"] > 0).any():
         lines += ["Per layout, questions 2..N of each session:", "", markdown_table(readable(layout_table(df))), ""]
+    if scored := correctness_lines(correctness(df)):
+        lines += ["### Correctness", "", *(f"- {line[0].upper()}{line[1:]}" for line in scored), ""]
     return lines
 
 

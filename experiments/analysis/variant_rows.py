@@ -24,7 +24,8 @@ def baseline_among(wanted: str | None, variants: list[str]) -> str | None:
 
 
 def variant_figures(rows: pd.DataFrame) -> dict:
-    """Median and p90 TTFT, mean hit rate and median cached tokens of one variant's compared calls."""
+    """Median and p90 TTFT, mean hit rate, median cached tokens and the share of correct answers
+    (None where no question had an expected answer) of one variant's compared calls."""
 
     def present(col):
         return col in rows and rows[col].notna().any()
@@ -35,4 +36,5 @@ def variant_figures(rows: pd.DataFrame) -> dict:
         "ttft_p90_ms": float(rows["ttft_ms"].quantile(0.9)),
         "hit_rate": float(rows["hit_rate"].mean()) if present("hit_rate") else None,
         "cached_tokens": float(rows["cached_tokens"].median()) if present("cached_tokens") else None,
+        "correct": float(pd.to_numeric(rows["correct"]).mean()) if present("correct") else None,
     }

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field, replace
 from experiments.run.clients import QA_GRAPH
 from experiments.run.plan import Session
 from experiments.run.results import ResultsWriter
+from metrics.correctness import answers_the_question, is_correct
 from metrics.records import CallRecord
 from observability.tracing import Tracing
 
 
 @dataclass
 class Executor:
-    """One run's executor: labels each call with its run, scenario, session and variant, writes it
+    """One run's executor: labels each call with its run, scenario, session and variant (and, where
+    its question has an expected answer, that answer and whether the call got it right), writes it
     to results.csv and hands it to ``on_call``."""
 
     run_id: str
@@ -22,18 +24,23 @@ class Executor:
     on_call: Callable[[CallRecord], None] = lambda record: None
     tracing: Tracing | None = None
     errors: list[str] = field(default_factory=list)  # sessions that failed in a concurrent run
+    expected: dict[str, str] = field(default_factory=dict)  # question text -> expected answer (the user's questions)
 
     def config(self, session: Session) -> dict:
         """The graph run config: run metadata naming the scenario and each question's variant (for
         traces), with the LangFuse handler when the run is traced."""
         variants = [session.variants[i] for i in session.planned_ids()]
         config = {"run_name": session.name, "metadata": {"scenario": self.scenario, "session": session.name, "variants": variants}}
+        if self.expected:  # per question, like the variants: the trace scores each answer as results.csv does
+            config["metadata"]["expected"] = [self.expected.get(q, "") for q in session.questions]
         return self.tracing.apply(config) if self.tracing is not None else config
 
     def label(self, session: Session, call: CallRecord) -> CallRecord:
         planned_id = session.planned_ids()[call.question_id]
+        expected = self.expected.get(call.question, "") if answers_the_question(call.node) else ""
         return replace(call, run_id=self.run_id, scenario=self.scenario, variant=session.variants[planned_id],
-                       repeat=session.repeat, session=session.name, question_id=planned_id)  # fmt: skip
+                       repeat=session.repeat, session=session.name, question_id=planned_id,
+                       expected=expected, correct=is_correct(call.answer, expected))  # fmt: skip
 
     def calls(self, session: Session) -> Iterator[CallRecord]:
         """The session's calls, one per step: each step makes one call, writes its row and yields it.

@@ -31,6 +31,7 @@ from experiments.run.stacks import Stacks
 from experiments.scenarios import Scenario, ScenarioOptions, create
 from experiments.scenarios.base import ManualBudget
 from experiments.run.spec import RUN_JSON, RunSpec
+from experiments.analysis.correctness import correctness
 from experiments.analysis.summary import variant_table, variants_as_dict
 from graphs.context import Context
 from lab.cli import finish_the_call_in_flight
@@ -39,6 +40,7 @@ from metrics.prometheus import delta, hit_tokens
 from metrics.records import CallRecord
 from observability.experiments import experiment_plan
 from observability.tracing import Tracing
+from prompts.questions import expectations
 
 
 class Interrupted(KeyboardInterrupt):
@@ -204,7 +206,8 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
         ctx = run.connect()
         manual = ManualBudget(ctx.manual_tokens, given=spec.args.manual_tokens is not None)
         opts = ScenarioOptions(run_id=run_id, questions=spec.args.questions, repeats=spec.args.repeats, context=ctx,
-                               stacks=run.stacks, params=spec.params, manual=manual, duration_s=spec.args.duration)  # fmt: skip
+                               stacks=run.stacks, params=spec.params, manual=manual, duration_s=spec.args.duration,
+                               question_pool=spec.questions)  # fmt: skip
         done = done_calls(run.out)
         plan = scenario.sessions(opts).remaining(done)
         total = sum(len(s.questions) for s in plan) * scenario.calls_per_question
@@ -228,7 +231,7 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
 
         started_at = time.monotonic()
         before = counters_snapshot(ctx.server)
-        executor = Executor(run_id, scenario.name, run.writer, on_call, tracing=run.tracing)
+        executor = Executor(run_id, scenario.name, run.writer, on_call, tracing=run.tracing, expected=expectations(spec.questions))
         # Servers that outlive this run (--endpoint, --keep-stack, a reused stack) may serve others:
         # Ctrl-C lets the call in flight finish instead of aborting it (vllm-project/vllm#43226).
         with finish_the_call_in_flight(run.stacks is None or not run.stacks.started or spec.args.keep_stack) as stop_if_asked:
@@ -279,6 +282,7 @@ def analyse(spec: RunSpec, run: Executed) -> RunResult:
         "elapsed_s": round(run.elapsed_s, 1),
         "errors": errors,
         "run_cache_totals": totals,
+        "correctness": correctness(df),
         "tracing": run.tracing,
     }  # fmt: skip
     write_summary(run.out, summary)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from graphs.context import Context
 from metrics.records import CallRecord
-from prompts.templates import DEFAULT_QUESTIONS
+from prompts.questions import BUILT_IN, Question
 
 
 class Client(Protocol):
@@ -74,10 +74,10 @@ class Plan(Sequence):
         return replace(self, sessions=[rest for s in self.sessions if (rest := s.remaining(done)) is not None])
 
 
-def questions_for(repeat: int, count: int) -> list[str]:
-    """``count`` different questions, rotated per repeat so each repeat opens with another one."""
-    qs = DEFAULT_QUESTIONS
-    return [qs[(repeat + i) % len(qs)] for i in range(count)]
+def questions_for(repeat: int, count: int, pool: Sequence[Question] = BUILT_IN) -> list[str]:
+    """``count`` questions of ``pool`` (the run's: ``ScenarioOptions.question_pool``), rotated per repeat
+    so each repeat opens with another one; different ones while the pool has enough."""
+    return [pool[(repeat + i) % len(pool)].text for i in range(count)]
 
 
 def cold_then_hits(count: int) -> list[str]:
@@ -86,7 +86,7 @@ def cold_then_hits(count: int) -> list[str]:
 
 
 def question_session(name: str, repeat: int, count: int, edition: str, context: Context,
-                     variants: list[str] | None = None, **more) -> Session:  # fmt: skip
-    """``count`` questions (rotated per repeat) over one manual edition; variants default to cold then hits."""
-    return Session(name=name, repeat=repeat, questions=questions_for(repeat, count),
+                     variants: list[str] | None = None, pool: Sequence[Question] = BUILT_IN, **more) -> Session:  # fmt: skip
+    """``count`` questions of ``pool`` (rotated per repeat) over one manual edition; variants default to cold then hits."""
+    return Session(name=name, repeat=repeat, questions=questions_for(repeat, count, pool),
                    variants=variants or cold_then_hits(count), edition=edition, context=context, **more)  # fmt: skip

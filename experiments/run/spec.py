@@ -13,14 +13,17 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from experiments.run.questions import load_questions
 from experiments.scenarios import SCENARIOS, scenario_class
 from graphs.context import Context
 from lab.errors import UserError
 from lab.settings import ARGUMENT, active_profile, resolve_params, resolve_with_sources, restore
+from observability.datasets import dataset_questions
 from observability.settings import from_env as langfuse_settings
 from prompts.agent import check_agent_settings
 from prompts.layouts import get_layout
 from prompts.manual import read_manual
+from prompts.questions import BUILT_IN, Question
 from serving.settings import StackSettings
 
 RUN_JSON = "run.json"
@@ -35,6 +38,9 @@ class RunArgs:
     manual: str | None = None
     manual_tokens: int | None = None
     questions: int = 5
+    # The user's own questions: a file (text, CSV, JSONL) or a LangFuse dataset; neither: the built-in ones.
+    questions_file: str | None = None
+    dataset: str | None = None
     repeats: int = 3
     max_tokens: int | None = None
     endpoint: str | None = None
@@ -60,6 +66,8 @@ class RunArgs:
             raise UserError(f"--questions must be at least {cls.min_questions} for {self.scenario}: one cold call and at least one hit")
         if self.expect_reduction is not None and not 0 <= self.expect_reduction < 1:
             raise UserError(f"--expect-reduction is a fraction between 0 and 1, got {self.expect_reduction}")
+        if self.questions_file and self.dataset:
+            raise UserError("--questions-file and --dataset both give the questions; pass one of them")
         if self.manual:
             read_manual(self.manual)  # missing, empty, binary or not UTF-8: said now, not after the stack starts
         if self.endpoint and cls.needs_launcher:
@@ -74,7 +82,7 @@ class RunArgs:
 class RunSpec:
     """A run, resolved: its arguments, the local stack's settings (None with --endpoint), the
     graph's Context and the scenario's own parameters (None when it has none), with the source of
-    every setting."""
+    every setting, and the questions the run asks (the built-in ones, or the user's)."""
 
     args: RunArgs
     context: Context
@@ -84,12 +92,15 @@ class RunSpec:
     run_id: str | None = None  # set when resuming: the run being finished
     params: object | None = None
     params_sources: dict[str, str] = field(default_factory=dict)
+    questions: tuple[Question, ...] = BUILT_IN
 
     @classmethod
     def build(cls, args: RunArgs | None = None, *, env: dict | None = None, run_id: str | None = None,
-              saved_params: tuple[object, dict] | None = None, **given) -> "RunSpec":  # fmt: skip
+              saved_params: tuple[object, dict] | None = None, saved_questions: tuple[Question, ...] | None = None,
+              **given) -> "RunSpec":  # fmt: skip
         """``build(scenario="cold_hit", questions=3, ...)`` or ``build(RunArgs(...))``; ``saved_params``:
-        the scenario's parameters and their sources as a run saved them (--resume)."""
+        the scenario's parameters and their sources as a run saved them (--resume); ``saved_questions``:
+        the questions it asked (so a resumed run asks the same, whatever the file or dataset holds now)."""
         args = args or RunArgs(**given)
         args.check()
         scenario = scenario_class(args.scenario)
@@ -101,6 +112,8 @@ class RunSpec:
         check_agent_settings(context.agent_layout, context.conversation, context.check_verdict, context.answer_retries)
         if (langfuse := langfuse_settings(env)).error:
             raise UserError(langfuse.error)
+        questions = saved_questions or (load_questions(args.questions_file) if args.questions_file else
+                                        dataset_questions(args.dataset, langfuse.settings) if args.dataset else BUILT_IN)  # fmt: skip
         # A bad value is refused here, before any server starts.
         params, params_sources = saved_params or (resolve_params(scenario.params_class, env=env) if scenario.params_class else (None, {}))
         stack, stack_sources = None, {}
@@ -108,7 +121,7 @@ class RunSpec:
             overrides = scenario.stack_overrides(params, active_profile(env=env))
             stack, stack_sources = resolve_with_sources(StackSettings, env=env, overrides=overrides,
                                                         overrides_source=f"scenario {scenario.name}")  # fmt: skip
-        return cls(args, context, stack, context_sources, stack_sources, run_id, params, params_sources)
+        return cls(args, context, stack, context_sources, stack_sources, run_id, params, params_sources, questions)
 
     @classmethod
     def resume(cls, folder: Path, *, keep_stack: bool = False, env: dict | None = None) -> "RunSpec":
@@ -122,15 +135,18 @@ class RunSpec:
             saved_params = None  # an older run.json without them: resolved again
             if params_class and data.get("params") is not None:
                 saved_params = (restore(params_class, data["params"]), data.get("params_sources", {}))
+            saved_questions = tuple(Question(**q) for q in data["questions"]) if data.get("questions") else None
         except (OSError, ValueError, KeyError, TypeError):
             raise UserError(f"{folder} is not a run folder this tool can resume (no readable {RUN_JSON})") from None
         args = RunArgs(**{**saved, "out": folder, "resume": folder, "keep_stack": keep_stack})
-        return cls.build(args, env=env, run_id=run_id, saved_params=saved_params)
+        return cls.build(args, env=env, run_id=run_id, saved_params=saved_params, saved_questions=saved_questions)
 
     def saved(self) -> dict:
-        """What run.json keeps (besides the run id) for --resume: the arguments and the scenario's parameters."""
+        """What run.json keeps (besides the run id) for --resume: the arguments, the scenario's parameters
+        and the questions."""
         params = asdict(self.params) if self.params is not None else None
-        return {"args": self.args.saved(), "params": params, "params_sources": self.params_sources}
+        return {"args": self.args.saved(), "params": params, "params_sources": self.params_sources,
+                "questions": [asdict(q) for q in self.questions]}  # fmt: skip
 
     def connect(self, settings: StackSettings) -> Context:
         """The Context for a started stack: its endpoint (``StackSettings.endpoint_of``) with its

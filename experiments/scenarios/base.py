@@ -12,6 +12,7 @@ import pandas as pd
 from experiments.run.plan import Plan
 from experiments.run.stacks import Stacks
 from graphs.context import Context
+from prompts.questions import BUILT_IN, Question
 from serving.settings import SCENARIO_PORTS
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class ScenarioOptions:
     manual: ManualBudget | None = None
     # --duration, for scenarios that run for a fixed time (soak).
     duration_s: float | None = None
+    # The questions sessions take theirs from (``plan.questions_for``): the built-in ones, or the user's own.
+    question_pool: tuple[Question, ...] = BUILT_IN
 
     def __post_init__(self) -> None:
         if self.manual is None:

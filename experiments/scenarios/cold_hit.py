@@ -23,7 +23,8 @@ class ColdHit(Scenario):
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
         ctx = replace(opts.context, layout="manual_first")
-        return Plan([question_session(f"{self.name}-r{r}", r, opts.questions, f"edition {opts.run_id}-{r}", ctx) for r in range(opts.repeats)])
+        return Plan([question_session(f"{self.name}-r{r}", r, opts.questions, f"edition {opts.run_id}-{r}", ctx, pool=opts.question_pool)
+                     for r in range(opts.repeats)])
 
     def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:
         rows = df[df["scenario"] == self.name]

@@ -78,7 +78,7 @@ class Layouts(Scenario):
         # Repeats outermost, so slow drift of the machine spreads over all layouts alike.
         return Plan([
             question_session(f"{self.name}-{layout}-r{r}", r, opts.questions, f"edition {opts.run_id}-{layout}-{r}",
-                             replace(opts.context, layout=layout), variants=[layout] * opts.questions)  # fmt: skip
+                             replace(opts.context, layout=layout), variants=[layout] * opts.questions, pool=opts.question_pool)  # fmt: skip
             for r in range(opts.repeats)
             for layout in LAYOUTS
         ])

@@ -23,7 +23,8 @@ class Load(Scenario):
         ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
         edition = f"edition {opts.run_id}"
         return Plan([
-            question_session(f"{self.name}-s{c}", c, opts.questions, edition, ctx, variants=["first"] + ["next"] * (opts.questions - 1))
+            question_session(f"{self.name}-s{c}", c, opts.questions, edition, ctx, variants=["first"] + ["next"] * (opts.questions - 1),
+                             pool=opts.question_pool)
             for c in range(self.concurrency)
         ])
 

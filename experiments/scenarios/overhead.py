@@ -48,7 +48,7 @@ class Overhead(Scenario):
             editions = {QA_GRAPH: f"edition {opts.run_id}-{r}g", BARE: f"edition {opts.run_id}-{r}b", SUFFIX: ""}
             order = CLIENTS if r % 2 == 0 else CLIENTS[::-1]
             sessions += [question_session(f"{self.name}-{c.name}-r{r}", r, opts.questions, editions[c], ctx,
-                                          variants=variants[c], client=c) for c in order]  # fmt: skip
+                                          variants=variants[c], client=c, pool=opts.question_pool) for c in order]  # fmt: skip
         return Plan(sessions)
 
     def run(self, plan: Plan, executor: "Executor") -> None:

@@ -51,7 +51,7 @@ class Sharing(Scenario):
         n = max(opts.questions, 2)
         sessions = []
         for r in range(opts.repeats):
-            qs = questions_for(r, n)
+            qs = questions_for(r, n, opts.question_pool)
             edition = f"edition {opts.run_id}-{r}"
             sessions += [
                 Session(f"{self.name}-r{r}-b-cold", r, qs[:1], ["b_cold"], f"{edition}-b", b),

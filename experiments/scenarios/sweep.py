@@ -113,7 +113,8 @@ class Sweep(Scenario):
             # Every other repeat runs the sizes largest first, so a slow drift of the machine does not tilt the line.
             for size in sizes if r % 2 == 0 else sizes[::-1]:
                 ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
-                sessions.append(question_session(f"{self.name}-{size}-r{r}", r, opts.questions, self.edition(opts.run_id, size, r), ctx))
+                sessions.append(question_session(f"{self.name}-{size}-r{r}", r, opts.questions, self.edition(opts.run_id, size, r), ctx,
+                                                 pool=opts.question_pool))
         return Plan(sessions)
 
     @staticmethod

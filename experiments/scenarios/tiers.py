@@ -44,7 +44,7 @@ class Tiers(Scenario):
         for r in range(opts.repeats):
             for tier in tiers:
                 sessions.append(question_session(f"{self.name}-r{r}-{tier}", r, 1, f"edition {opts.run_id}-{r}", ctx,
-                                                 variants=[tier], before=before[tier]))  # fmt: skip
+                                                 variants=[tier], before=before[tier], pool=opts.question_pool))  # fmt: skip
         return Plan(sessions)
 
     def comparison(self, df: pd.DataFrame, plan: Plan | None = None) -> dict:

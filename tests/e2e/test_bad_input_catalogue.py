@@ -8,6 +8,9 @@ port of a stack that did not start, and the shared test stack still healthy.
 
 The main job, ``python -m experiments.run_graph``:
   manual        missing, empty, binary, not UTF-8, too large for the context
+  questions     a --questions-file that is missing, holds no questions, is a CSV without a question
+                column or a JSONL line that is not a question object; --questions-file with --dataset;
+                --dataset without LangFuse keys, or with a LangFuse that does not answer
   names         unknown scenario, unknown layout (LMLAB_LAYOUT), unknown agent layout (LMLAB_AGENT_LAYOUT)
   counts        zero questions, negative repeats, one question where a hit needs two, a count that
                 is not a number, --concurrency outside the load and soak scenarios, --duration
@@ -75,6 +78,9 @@ def bad(tmp_path) -> Path:
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (folder / "latin1.txt").write_bytes(b"na\xefve caf\xe9")
     (folder / "huge.md").write_text(builtin_manual()[:60_000])
+    (folder / "blank.txt").write_text("\n  \n")
+    (folder / "header.csv").write_text("prompt,answer\nWhat does assert do?,raises\n")
+    (folder / "broken.jsonl").write_text('{"question": "What does assert do?"}\n{"prompt": "What is a lambda?"}\n')
     (folder / "broken-model").mkdir()
     (folder / "broken-model" / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
     return folder
@@ -89,6 +95,17 @@ RUN_GRAPH_CASES = {
     "non-UTF-8 manual": (["--manual", "{bad}/latin1.txt"], {}, ["latin1.txt is not UTF-8", "iconv"]),
     "manual too large for the context": (["--endpoint", "{endpoint}", "--manual", "{bad}/huge.md"], {},
                                          ["huge.md is", "tokens", "--manual-tokens"]),
+    "missing questions file": (["--questions-file", "{bad}/no-such.csv"], {}, ["no-such.csv does not exist", "--questions-file"]),
+    "questions file without questions": (["--questions-file", "{bad}/blank.txt"], {}, ["blank.txt holds no questions", "one question a line"]),
+    "questions CSV without a question column": (["--questions-file", "{bad}/header.csv"], {},
+                                                ["has no 'question' column (its header: prompt, answer)", "question,expected"]),
+    "questions JSONL line without a question": (["--questions-file", "{bad}/broken.jsonl"], {},
+                                                ['line 2 is not a JSON object with a "question" string', "one object a line"]),
+    "questions file and dataset together": (["--questions-file", "{bad}/header.csv", "--dataset", "mine"], {},
+                                            ["--questions-file and --dataset both give the questions", "pass one of them"]),
+    "dataset without LangFuse keys": (["--dataset", "mine"], {}, ["--dataset mine reads a LangFuse dataset", "LANGFUSE_PUBLIC_KEY"]),
+    "dataset on a LangFuse that does not answer": (["--dataset", "mine"], {**LANGFUSE_KEYS, "LANGFUSE_BASE_URL": "http://127.0.0.1:1"},
+                                                   ["cannot read the LangFuse dataset 'mine' at http://127.0.0.1:1", "LANGFUSE_BASE_URL"]),
     "unknown scenario": (["--scenario", "nope"], {}, ["unknown scenario 'nope'", "cold_hit"]),
     "unknown layout": ([], {"LMLAB_LAYOUT": "question_first"}, ["unknown layout 'question_first'", "manual_first"]),
     "unknown agent layout": (["--scenario", "agent"], {"LMLAB_AGENT_LAYOUT": "per_node"}, ["unknown agent layout 'per_node'", "shared_prefix"]),

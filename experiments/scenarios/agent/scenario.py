@@ -167,7 +167,7 @@ class Agent(Scenario):
             Session(
                 name=f"{self.name}-{variant}-r{r}",
                 repeat=r,
-                questions=questions_for(r, opts.questions),
+                questions=questions_for(r, opts.questions, opts.question_pool),
                 variants=[variant] * opts.questions,
                 edition=f"edition {opts.run_id}-{variant}-{r}",
                 context=replace(opts.context, agent_layout=layout, conversation=conversation),

@@ -29,7 +29,7 @@ import pandas as pd
 
 from clients.endpoint import scrape_metrics
 from experiments.run.clients import BARE, QA_GRAPH
-from experiments.run.plan import Client, Plan, Session
+from experiments.run.plan import Client, Plan, Session, questions_for
 from experiments.run.stacks import Stacks
 from experiments.scenarios.capacity.chart import capacity_curves
 from experiments.scenarios.base import Scenario, ScenarioOptions
@@ -39,6 +39,7 @@ from lab.profile import PROFILES
 from lab.settings import env_name
 from metrics.prometheus import lmcache_usage
 from metrics.records import CallRecord
+from prompts.questions import BUILT_IN, Question
 from serving.capacity import DTYPE_BYTES, ModelShape, Tier, read_model_shape, tiers
 from serving.model import resolve_model_dir
 from serving.settings import SCENARIO_PORTS, StackSettings
@@ -240,12 +241,14 @@ class Capacity(Scenario):
     def sweep_step(self, opts: ScenarioOptions, ctx, config: str, w: int, patterns: list[str]) -> list[Session]:
         """One working-set size on one configuration: the fill pass, then the rotation passes."""
         chunk = ctx.chunk_size
+        # Its own questions fit any manual of the working set; the user's own replace them.
+        pool = QUESTIONS if opts.question_pool == BUILT_IN else opts.question_pool
 
         def visit(pattern: str, p: int, k: int, m: int) -> Session:
             labels = VisitLabels(config, w, pattern, p, chunk)
             variant = f"{config}_fill" if p == 0 else config
             name = f"{self.name}-{config}-w{w}-{pattern or 'fill'}-p{p}-v{k}-m{m}"
-            questions = [QUESTIONS[(p + m) % len(QUESTIONS)]]
+            questions = questions_for(p + m, 1, pool)
             return Session(name, p, questions, [variant], f"edition {opts.run_id}-w{w}-m{m}", ctx, client=CapacityClient(labels))
 
         out = [visit("", 0, m, m) for m in range(w)]
@@ -304,12 +307,12 @@ class Capacity(Scenario):
         return "; ".join(failed) if failed else None
 
 
-QUESTIONS = [
+QUESTIONS = tuple(Question(q) for q in [
     "What does this manual cover?",
     "Which topic comes first in the manual?",
     "Name one keyword the manual explains.",
     "What is the manual's edition?",
-]
+])
 
 
 def clear_own_disk(settings: StackSettings) -> None:

@@ -115,7 +115,7 @@ class FleetScenario(Scenario):
             client = FleetClient(Fleet.of(settings, like=ctx.server), settle_l2=sharing == "redis")
             for r in range(opts.repeats):
                 sessions.append(Session(
-                    f"{self.name}-{policy}-{sharing}-r{r}", r, questions_for(r, opts.questions), [f"{policy}/{sharing}"] * opts.questions,
+                    f"{self.name}-{policy}-{sharing}-r{r}", r, questions_for(r, opts.questions, opts.question_pool), [f"{policy}/{sharing}"] * opts.questions,
                     f"edition {opts.run_id}-{policy}-{sharing}-{r}", ctx, client=client,
                     before=lambda s=settings: stacks.use(s),  # this cell's layout, once per cell
                 ))  # fmt: skip

@@ -109,7 +109,7 @@ class HitAccounting(Scenario):
             for size in sizes:
                 ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
                 for r in range(opts.repeats):
-                    q = questions_for(s * 7 + r, 4)
+                    q = questions_for(s * 7 + r, 4, opts.question_pool)
                     key, edition = f"{self.name}-s{s}-{size}-r{r}", f"edition {opts.run_id}-s{s}-{size}-r{r}"
                     first = s > 0 and size == sizes[0] and r == 0
                     sessions += [

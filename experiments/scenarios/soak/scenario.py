@@ -90,7 +90,7 @@ class Soak(Scenario):
         batches = max(1, math.ceil(duration_s / 2))
         bound = opts.stacks.settings.disk_gib if opts.stacks else None
         sessions = [
-            question_session(f"{self.name}-b{b}-s{c}", b, opts.questions, f"edition {opts.run_id}-{b}", ctx)
+            question_session(f"{self.name}-b{b}-s{c}", b, opts.questions, f"edition {opts.run_id}-{b}", ctx, pool=opts.question_pool)
             for b in range(batches)
             for c in range(self.concurrency)
         ]
