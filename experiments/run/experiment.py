@@ -200,6 +200,8 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
     run = _Run(spec, console)
     try:
         scenario = create(spec.args.scenario, concurrency=spec.args.concurrency)
+        for note in spec.pinned():
+            console.print(f"[yellow]note:[/] {note}")
         run_id = run.open_folder(scenario)
         ctx = run.connect()
         manual = ManualBudget(ctx.manual_tokens, given=spec.args.manual_tokens is not None)

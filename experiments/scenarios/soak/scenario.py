@@ -17,7 +17,7 @@ left behind after ``down``.
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 import psutil
@@ -72,6 +72,7 @@ class SoakPlan(Plan):
 
 class Soak(Scenario):
     name = "soak"
+    pinned_context = {"layout": "manual_first", "metrics_per_call": False}  # concurrent calls would mix per-call /metrics deltas
     charts = ((soak_over_time, "Soak: resources and TTFT over time"),)
     description = "sessions at once for a fixed time: memory, open files, disk tier, /dev/shm and TTFT stay flat"
     default_concurrency = 4
@@ -86,7 +87,7 @@ class Soak(Scenario):
         # Enough batches for the duration at any pace seen here (a batch takes at least a few seconds);
         # run() stops starting new ones when the time is up.
         duration_s = opts.duration_s or 60
-        ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
+        ctx = self.pin(opts.context)
         batches = max(1, math.ceil(duration_s / 2))
         bound = opts.stacks.settings.disk_gib if opts.stacks else None
         sessions = [
