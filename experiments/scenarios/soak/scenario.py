@@ -178,9 +178,9 @@ class Soak(Scenario):
         return [
             f"{c['calls']} calls in {c['duration_s']:.0f} s; private memory, last tenth vs after warm-up: [bold]{rss}[/]"
             f"{too_few_note(c.get('samples_per_window'), 'resource samples')}",
-            f"hit TTFT p95 after warm-up / last tenth: {c.get('hit_ttft_p95_first_last_ms')} ms ({'-' if hit is None else f'{hit:+.1%}'})"
+            f"hit TTFT p95 after warm-up -> last tenth: {span(c.get('hit_ttft_p95_first_last_ms'))} ms ({'-' if hit is None else f'{hit:+.1%}'})"
             f"{too_few_note(c.get('hits_per_window'), 'hits')}",
-            f"disk tier {c.get('disk_mib_first_last')} MiB; /dev/shm {c.get('shm_used_mib_first_last')} MiB; "
+            f"disk tier {span(c.get('disk_mib_first_last'))} MiB; /dev/shm {span(c.get('shm_used_mib_first_last'))} MiB; "
             f"left behind after down: {len(c.get('left_behind') or [])}",
         ]
 
@@ -199,6 +199,11 @@ class Soak(Scenario):
         if c.get("left_behind"):
             problems.append(f"left behind after down: {', '.join(c['left_behind'][:5])}")
         return "; ".join(problems) or None
+
+
+def span(first_last: list[float] | None) -> str:
+    """``[a, b]`` as ``a -> b``."""
+    return " -> ".join(f"{v:,.1f}" for v in first_last) if first_last else "-"
 
 
 def enough(per_window: list[int] | None) -> bool:
