@@ -11,13 +11,15 @@ def spelled(value) -> str:
 
 
 def pinned_notes(scenario: type, context, sources: dict[str, str]) -> list[str]:
-    """One line per Context field the scenario pins that the user set to something else
-    (``sources``: each field's source, as ``lab.settings.resolve_with_sources`` gives it)."""
+    """One line per Context field the scenario pins (or varies itself) that the user set to something
+    else (``sources``: each field's source, as ``lab.settings.resolve_with_sources`` gives it)."""
     notes = []
-    for name, value in scenario.pinned_context.items():
+    for name in (*scenario.pinned_context, *scenario.varied_context):
         source, asked = sources.get(name, DEFAULT), getattr(context, name)
-        if source == DEFAULT or source.startswith("profile ") or asked == value:
+        pinned = scenario.pinned_context.get(name)
+        if source == DEFAULT or source.startswith("profile ") or (name in scenario.pinned_context and asked == pinned):
             continue  # nothing the user set is lost
         given = f"the argument {name}={spelled(asked)}" if source == ARGUMENT else f"{source}={spelled(asked)}"
-        notes.append(f"{scenario.name} pins {name}={spelled(value)} ({given} ignored)")
+        what = f"pins {name}={spelled(pinned)}" if name in scenario.pinned_context else f"sets {name} itself, per session"
+        notes.append(f"{scenario.name} {what} ({given} ignored)")
     return notes

@@ -85,6 +85,8 @@ class Scenario:
     # Context fields this scenario sets whatever the run resolved (its measurement depends on them):
     # the run names each one a user set otherwise (experiments.run.overrides), so none is dropped silently.
     pinned_context: dict = {}
+    # Context fields it sets per session itself (each layout, say): a value the user set is named as unused.
+    varied_context: tuple = ()
 
     def __init__(self, concurrency: int | None = None):
         self.concurrency = concurrency or self.default_concurrency

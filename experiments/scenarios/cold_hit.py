@@ -4,7 +4,6 @@ Each repeat uses a fresh manual edition, so its first call is a true cold start 
 LMCache's disk tier keeps KV across runs and restarts.
 """
 
-
 import pandas as pd
 
 from experiments.run.plan import Plan, question_session

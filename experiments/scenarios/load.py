@@ -4,7 +4,6 @@ Per-call /metrics deltas would mix concurrent calls, so the per-call source spli
 run's totals (summary.json ``run_cache_totals``) split all hits by source instead.
 """
 
-
 import pandas as pd
 
 from experiments.run.plan import Plan, question_session
