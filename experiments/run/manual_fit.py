@@ -42,13 +42,14 @@ def local_counter(stack: StackSettings, log=print) -> Callable[[str], int] | Non
         return None  # a hub id: vLLM fetches it, and the node checks on its tokenizer
     try:
         tokenizer = LocalTokenizer(folder)
+
+        def count(manual: str) -> int:
+            message = {"role": "system", "content": static_prefix(manual, EDITION)}
+            return len(tokenizer.chat_ids([message], add_generation_prompt=False))
+
+        count("")  # a folder without a chat template fails here, not mid-check
     except (OSError, ValueError, KeyError):
         return None  # a folder transformers cannot read is the launcher's to report, in vLLM's words
-
-    def count(manual: str) -> int:
-        message = {"role": "system", "content": static_prefix(manual, EDITION)}
-        return len(tokenizer.chat_ids([message], add_generation_prompt=False))
-
     return count
 
 

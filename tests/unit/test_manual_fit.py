@@ -9,6 +9,7 @@ from experiments.run.manual_fit import check_manual_fits, manual_problem
 from experiments.run.spec import RunSpec
 from graphs.context import Context
 from lab.errors import UserError
+from serving.settings import StackSettings
 
 
 def count(manual: str) -> int:
@@ -52,3 +53,8 @@ def test_no_local_count_against_another_server_or_for_a_scenario_that_picks_its_
     monkeypatch.setattr(manual_fit, "local_counter", never)
     check_manual_fits(RunSpec.build(scenario="cold_hit", endpoint="http://127.0.0.1:1/v1", manual_tokens=9000, env={}))
     check_manual_fits(RunSpec.build(scenario="sweep", manual_tokens=9000, env={}))
+
+
+def test_a_model_folder_the_tokenizer_cannot_read_is_left_to_the_launcher(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    assert manual_fit.local_counter(replace(StackSettings(), model_dir=str(tmp_path)), log=lambda *a: None) is None
