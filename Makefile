@@ -78,14 +78,15 @@ status: setup
 clean-cache:
 	rm -rf "$${LMLAB_HOME:-$$HOME/.cache/lmcache-lab}/lmcache-disk"
 
-# The API behind LangGraph Studio, on LMLAB_HOST (127.0.0.1 unless set) port 2024, serving langgraph.json's
-# graphs. Start the stack first (`make up`); the graph reaches it through Context's endpoint (LMLAB_ENDPOINT).
-# Nothing phones home. Off loopback it refuses to start without LMLAB_API_KEY, as the stack does.
+# The API behind LangGraph Studio, on LMLAB_HOST (127.0.0.1 unless set) port 2024 (STUDIO_PORT), serving
+# langgraph.json's graphs; `langgraph dev` moves to a free port when that one is taken, and lab.studio prints
+# the URL it really serves on. Start the stack first (`make up`); the graph reaches it through Context's
+# endpoint (LMLAB_ENDPOINT). Nothing phones home. Off loopback it refuses to start without LMLAB_API_KEY, as
+# the stack does.
 STUDIO_HOST = $${LMLAB_HOST:-127.0.0.1}
+STUDIO_PORT ?= 2024
 studio: setup
-	@$(BIN)/python -m lab.exposure "LangGraph Studio's API" "$(STUDIO_HOST)"
-	PYTHONPATH=. LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true \
-	  $(BIN)/langgraph dev --no-browser --host "$(STUDIO_HOST)" --port 2024
+	@PYTHONPATH=. $(BIN)/python -m lab.studio "$(STUDIO_HOST)" "$(STUDIO_PORT)"
 
 # Runs the tutorial headless (nbclient) and keeps the executed copy under runs/; the committed notebook
 # stays output-free.

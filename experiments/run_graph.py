@@ -7,13 +7,13 @@ problem (one line on stderr), 130 interrupted (results so far are kept).
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from experiments.analysis.comparison_view import comparison_view
 from experiments.analysis.correctness import correctness_lines
 from experiments.run.experiment import RunResult, run_experiment
 from experiments.run.spec import RunArgs, RunSpec
@@ -81,8 +81,9 @@ def print_summary(result: RunResult) -> None:
         goal = f" (expected at least {result.expect:.0%})" if result.expect is not None else ""
         console.print(f"TTFT reduction, hit vs cold (medians): [bold]{comparison['ttft_reduction']:.1%}[/]{goal}")
     else:
-        for key, value in comparison.items():
-            console.print(f"  {key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
+        tables, lines = comparison_view(scenario.name, comparison)
+        for renderable in (*tables, *lines):
+            console.print(renderable)
     console.print("[red]FAIL[/]: " + failure if failure else "[green]PASS[/]")
     totals = result.summary.get("run_cache_totals")
     if totals and scenario.concurrency > 1:

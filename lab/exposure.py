@@ -1,14 +1,11 @@
 """Who can reach a server: loopback only, or the network. Off loopback a server needs a key.
 
-``python -m lab.exposure WHAT HOST`` exits 2 with one ``error:`` line when HOST is not a loopback
-address and LMLAB_API_KEY is empty: ``make studio`` runs it before it starts LangGraph's API.
+The stack's launcher and ``make studio`` (``lab.studio``, before it starts LangGraph's API) refuse a
+non-loopback LMLAB_HOST while LMLAB_API_KEY is empty.
 """
 
 import ipaddress
-import os
-import sys
 
-from lab.cli import command
 from lab.errors import UserError
 
 
@@ -31,13 +28,3 @@ def require_key_off_loopback(host: str, api_key: str, what: str) -> None:
             "set LMLAB_API_KEY to a secret of your own (clients send the same LMLAB_API_KEY), or bind 127.0.0.1"
         )
 
-
-@command
-def main(argv: list[str] | None = None) -> int:
-    what, host = argv if argv is not None else sys.argv[1:]
-    require_key_off_loopback(host, os.environ.get("LMLAB_API_KEY", ""), what)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,27 @@ from prompts.manual import builtin_manual, cut_to_budget, read_manual
 QUESTION_RESERVE_TOKENS = 256
 
 
+def context_limit(max_model_len: int, max_tokens: int) -> int:
+    """Tokens the static prefix may take: the context less the answer and the question's reserve."""
+    return max_model_len - max_tokens - QUESTION_RESERVE_TOKENS
+
+
+def length_problem(path: str, total: int, overhead: int, limit: int) -> str | None:
+    """Why your own manual (``total`` tokens with the system text's ``overhead``) cannot be used whole, or None."""
+    if total <= limit:
+        return None
+    return (f"manual {path} is {total - overhead} tokens; with the system text it needs {total} of the "
+            f"{limit} tokens the context leaves after the question and answer; shorten it or pass --manual-tokens N to cut it")  # fmt: skip
+
+
+def budget_problem(manual_tokens: int, overhead: int, limit: int) -> str | None:
+    """Why a budget of ``manual_tokens`` cannot fit, or None."""
+    if manual_tokens + overhead <= limit:
+        return None
+    return (f"a manual of {manual_tokens} tokens does not fit: the context leaves {limit - overhead} tokens for it "
+            f"after the system text, question and answer; lower --manual-tokens")  # fmt: skip
+
+
 def load_manual(state: State, runtime: Runtime[Context]) -> dict:
     """Reads ``context.manual_path`` (or the built-in manual) and returns ``manual``, cut or checked
     so that the static prefix leaves room for a question and an answer, and its measured
@@ -23,22 +44,16 @@ def load_manual(state: State, runtime: Runtime[Context]) -> dict:
         return ctx.server.count_chat_tokens(msg, add_generation_prompt=False)
 
     overhead = prefix_tokens("")
-    limit = ctx.server.max_model_len() - ctx.max_tokens - QUESTION_RESERVE_TOKENS
+    limit = context_limit(ctx.server.max_model_len(), ctx.max_tokens)
     own = bool(ctx.manual_path)
     text = read_manual(ctx.manual_path) if own else builtin_manual()
     if own and not ctx.truncate_manual:
         total = prefix_tokens(text)
-        if total > limit:
-            raise UserError(
-                f"manual {ctx.manual_path} is {total - overhead} tokens; with the system text it needs {total} of the "
-                f"{limit} tokens the context leaves after the question and answer; shorten it or pass --manual-tokens N to cut it"
-            )
+        if problem := length_problem(ctx.manual_path, total, overhead, limit):
+            raise UserError(problem)
         return {"manual": text, "manual_size_tokens": total - overhead}
     budget = ctx.manual_tokens + overhead
-    if budget > limit:
-        raise UserError(
-            f"a manual of {ctx.manual_tokens} tokens does not fit: the context leaves {limit - overhead} tokens for it "
-            f"after the system text, question and answer; lower --manual-tokens"
-        )
+    if problem := budget_problem(ctx.manual_tokens, overhead, limit):
+        raise UserError(problem)
     cut = cut_to_budget(text, prefix_tokens, budget, chunk_size=ctx.chunk_size)
     return {"manual": cut, "manual_size_tokens": prefix_tokens(cut) - overhead}

@@ -24,6 +24,7 @@ from rich.console import Console
 from clients.measured import counters_snapshot
 from clients.endpoint import scrape_metrics
 from experiments.run.executor import Executor
+from experiments.run.manual_fit import check_manual_fits
 from experiments.report import write_report
 from experiments.run.plan import Plan
 from experiments.run.results import RESULTS_CSV, ResultsWriter, count_rows, load_results, prepare_out_dir, versions, write_summary
@@ -202,6 +203,9 @@ def run_experiment(spec: RunSpec, console: Console | None = None) -> RunResult:
     run = _Run(spec, console)
     try:
         scenario = create(spec.args.scenario, concurrency=spec.args.concurrency)
+        for note in spec.pinned():
+            console.print(f"[yellow]note:[/] {note}")
+        check_manual_fits(spec, log=console.print)  # before the run folder and the stack: refused in seconds
         run_id = run.open_folder(scenario)
         ctx = run.connect()
         manual = ManualBudget(ctx.manual_tokens, given=spec.args.manual_tokens is not None)

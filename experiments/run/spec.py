@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from experiments.run.questions import load_questions
+from experiments.run.overrides import pinned_notes
 from experiments.scenarios import SCENARIOS, scenario_class
 from graphs.context import Context
 from lab.errors import UserError
@@ -148,6 +149,10 @@ class RunSpec:
         return {"args": self.args.saved(), "params": params, "params_sources": self.params_sources,
                 "questions": [asdict(q) for q in self.questions]}  # fmt: skip
 
+    def pinned(self) -> list[str]:
+        """The settings the user gave that the scenario replaces, one line each (``experiments.run.overrides``)."""
+        return pinned_notes(scenario_class(self.args.scenario), self.context, self.context_sources)
+
     def connect(self, settings: StackSettings) -> Context:
         """The Context for a started stack: its endpoint (``StackSettings.endpoint_of``) with its
         LMCache server and API key, and its chunk size; the model the run asked for (argument or
@@ -167,4 +172,5 @@ class RunSpec:
             "stack": self.stack.as_dict() if self.stack else {"endpoint": context.endpoint},
             "params": asdict(self.params) if self.params is not None else {},
             "sources": {"context": self.context_sources, "stack": self.stack_sources, "params": self.params_sources},
+            "pinned": self.pinned(),
         }

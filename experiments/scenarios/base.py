@@ -4,7 +4,7 @@ A scenario is created per run (``experiments.scenarios.create``), so nothing a r
 what it plans is the ``Plan`` its ``sessions`` returns, which its ``run`` and ``comparison`` receive.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -85,6 +85,11 @@ class Scenario:
     # The scenario's own charts, (draw(df, out) -> file name or None, title), drawn after the
     # charts every run gets (experiments.analysis.charts).
     charts: tuple = ()
+    # Context fields this scenario sets whatever the run resolved (its measurement depends on them):
+    # the run names each one a user set otherwise (experiments.run.overrides), so none is dropped silently.
+    pinned_context: dict = {}
+    # Context fields it sets per session itself (each layout, say): a value the user set is named as unused.
+    varied_context: tuple = ()
 
     def __init__(self, concurrency: int | None = None):
         self.concurrency = concurrency or self.default_concurrency
@@ -96,6 +101,10 @@ class Scenario:
         if cls.own_stack is None:
             return None
         return {**cls.own_stack, **SCENARIO_PORTS[cls.own_stack["name"]]}
+
+    def pin(self, context: Context) -> Context:
+        """``context`` with this scenario's ``pinned_context``."""
+        return replace(context, **self.pinned_context)
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
         raise NotImplementedError

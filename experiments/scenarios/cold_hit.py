@@ -4,8 +4,6 @@ Each repeat uses a fresh manual edition, so its first call is a true cold start 
 LMCache's disk tier keeps KV across runs and restarts.
 """
 
-from dataclasses import replace
-
 import pandas as pd
 
 from experiments.run.plan import Plan, question_session
@@ -20,9 +18,10 @@ class ColdHit(Scenario):
     description = "first question on a fresh manual (cold) vs the next questions on it (cache hits)"
     default_expect = 0.70
     min_questions = 2
+    pinned_context = {"layout": "manual_first"}
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
-        ctx = replace(opts.context, layout="manual_first")
+        ctx = self.pin(opts.context)
         return Plan([question_session(f"{self.name}-r{r}", r, opts.questions, f"edition {opts.run_id}-{r}", ctx, pool=opts.question_pool)
                      for r in range(opts.repeats)])
 

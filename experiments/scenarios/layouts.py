@@ -73,6 +73,7 @@ class Layouts(Scenario):
     baseline = "instructions_first"
     description = "the same questions in each prompt layout, each from cold caches"
     default_expect = None
+    varied_context = ("layout",)  # every layout in LAYOUTS, whatever LMLAB_LAYOUT says
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
         # Repeats outermost, so slow drift of the machine spreads over all layouts alike.

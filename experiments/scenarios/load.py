@@ -4,8 +4,6 @@ Per-call /metrics deltas would mix concurrent calls, so the per-call source spli
 run's totals (summary.json ``run_cache_totals``) split all hits by source instead.
 """
 
-from dataclasses import replace
-
 import pandas as pd
 
 from experiments.run.plan import Plan, question_session
@@ -14,13 +12,14 @@ from experiments.scenarios.base import Scenario, ScenarioOptions
 
 class Load(Scenario):
     name = "load"
+    pinned_context = {"layout": "manual_first", "metrics_per_call": False}  # concurrent calls would mix per-call /metrics deltas
     bench_args = {"concurrency": 8, "questions": 20, "repeats": 1}
     description = "concurrent sessions on one manual: errors, p50/p95 TTFT, hit rate, throughput"
     default_expect = 0.90  # mean hit rate after each session's first question
     default_concurrency = 8
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
-        ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
+        ctx = self.pin(opts.context)
         edition = f"edition {opts.run_id}"
         return Plan([
             question_session(f"{self.name}-s{c}", c, opts.questions, edition, ctx, variants=["first"] + ["next"] * (opts.questions - 1),

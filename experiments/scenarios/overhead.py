@@ -12,7 +12,6 @@ harness/bare for cold and hit calls (1.00 means the harness adds nothing), and h
 (how close a hit comes to computing the question alone).
 """
 
-from dataclasses import replace
 from itertools import groupby
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,7 @@ CLIENTS = (QA_GRAPH, BARE, SUFFIX)
 
 class Overhead(Scenario):
     name = "overhead"
+    pinned_context = {"layout": "manual_first"}
     bench_args = {"repeats": 6}
     description = "the same cold and hit calls through the graph and a bare HTTP client, and the question alone"
     # No gate by default: on a shared 2-core machine a 5% band is within run-to-run noise of a cold
@@ -39,7 +39,7 @@ class Overhead(Scenario):
     min_questions = 2
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
-        ctx = replace(opts.context, layout="manual_first")
+        ctx = self.pin(opts.context)
         sessions = []
         for r in range(opts.repeats):
             hits = opts.questions - 1

@@ -11,7 +11,6 @@ does keep it in L1 shows up there rather than under a name that says otherwise.
 """
 
 import time
-from dataclasses import replace
 
 import pandas as pd
 
@@ -36,6 +35,7 @@ def wait_for_l2_stores(lmcache_url: str, timeout_s: float = 60) -> None:
 
 class Sharing(Scenario):
     name = "sharing"
+    pinned_context = {"layout": "manual_first"}
     bench_args = {}
     baseline = "b_cold"
     description = "instance B reuses the KV instance A computed, through a shared Redis tier"
@@ -46,7 +46,7 @@ class Sharing(Scenario):
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
         settings = opts.stacks.settings
-        ctx = replace(opts.context, layout="manual_first")
+        ctx = self.pin(opts.context)
         a, b = (ctx.on(settings, i) for i in range(settings.instances))
         n = max(opts.questions, 2)
         sessions = []

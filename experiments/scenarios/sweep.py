@@ -92,6 +92,7 @@ def fit_slope(points: pd.DataFrame) -> tuple[float, float] | None:
 
 class Sweep(Scenario):
     name = "sweep"
+    pinned_context = {"layout": "manual_first", "truncate_manual": True}  # it cuts the manual to its own sizes
     bench_args = {}
     baseline = "cold"
     description = "cold vs hit TTFT across manual sizes: cold grows with the prompt, a hit stays near flat"
@@ -112,7 +113,7 @@ class Sweep(Scenario):
         for r in range(opts.repeats):
             # Every other repeat runs the sizes largest first, so a slow drift of the machine does not tilt the line.
             for size in sizes if r % 2 == 0 else sizes[::-1]:
-                ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
+                ctx = replace(self.pin(opts.context), manual_tokens=size)
                 sessions.append(question_session(f"{self.name}-{size}-r{r}", r, opts.questions, self.edition(opts.run_id, size, r), ctx,
                                                  pool=opts.question_pool))
         return Plan(sessions)

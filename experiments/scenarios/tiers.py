@@ -20,6 +20,7 @@ TIERS = ["cold", "vllm_cache", "lmcache_l1", "lmcache_disk"]
 
 class Tiers(Scenario):
     name = "tiers"
+    pinned_context = {"layout": "manual_first"}
     bench_args = {}
     description = "the same prompt served by recompute, vLLM's cache, LMCache L1 (memory) and LMCache disk"
     default_expect = 0.90  # every tier's hit TTFT at most 10% of cold
@@ -29,7 +30,7 @@ class Tiers(Scenario):
     logprobs = False
 
     def sessions(self, opts: ScenarioOptions) -> Plan:
-        ctx = replace(opts.context, layout="manual_first", logprobs=self.logprobs)
+        ctx = replace(self.pin(opts.context), logprobs=self.logprobs)
         stacks = opts.stacks
 
         def reset_vllm_cache() -> None:

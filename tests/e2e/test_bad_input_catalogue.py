@@ -7,7 +7,9 @@ no run folder (a run that measured nothing leaves none), no state file, shared-m
 port of a stack that did not start, and the shared test stack still healthy.
 
 The main job, ``python -m experiments.run_graph``:
-  manual        missing, empty, binary, not UTF-8, too large for the context
+  manual        missing, empty, binary, not UTF-8, too large for the context (a server's, or the
+                stack's own, counted with the local tokenizer in seconds before anything starts),
+                a budget or a context the manual cannot fit
   questions     a --questions-file that is missing, holds no questions, is a CSV without a question
                 column or a JSONL line that is not a question object; --questions-file with --dataset;
                 --dataset without LangFuse keys, or with a LangFuse that does not answer
@@ -37,6 +39,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +148,31 @@ def test_run_graph_refuses(case, bad, tmp_path, request):
     assert_refused(proc, *words, out=out)
     if "endpoint" in places:
         assert request.getfixturevalue("stack").running(), "a refused run must not disturb the stack it used"
+
+
+# id: (arguments, extra environment for the stack a run would start, words the error line holds): a manual
+# that cannot fit the context is counted with the local tokenizer and refused before that stack starts.
+TOO_LONG_CASES = {
+    "own manual too long for the stack's context": (["--manual", "{bad}/huge.md"], {},
+                                                    ["huge.md is", "tokens the context leaves", "--manual-tokens N to cut it"]),
+    "a manual budget larger than the context": (["--manual-tokens", "9000"], {},
+                                                ["a manual of 9000 tokens does not fit", "lower --manual-tokens"]),
+    "a context too small for the default budget": ([], {"LMLAB_MAX_MODEL_LEN": "2048"},
+                                                   ["a manual of 4000 tokens does not fit", "lower --manual-tokens"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", TOO_LONG_CASES)
+def test_a_manual_too_long_is_refused_in_seconds_before_any_server_starts(case, bad, tmp_path, monkeypatch):
+    args, extra, words = TOO_LONG_CASES[case]
+    env = own_stack_env(tmp_path, **extra)
+    out = tmp_path / "run"
+    started = time.monotonic()
+    proc = run_cli("experiments.run_graph", "--out", str(out), *(a.format(bad=bad) for a in args), env={**NO_LANGFUSE_ENV, **env})
+    took = time.monotonic() - started
+    assert_refused(proc, *words, out=out, stack=settings_from(env, monkeypatch))
+    assert not (settings_from(env, monkeypatch).state_dir / "logs").exists(), "no server may have been started"
+    assert took < 90, f"took {took:.0f} s: a count takes seconds (most of it importing transformers), a stack start minutes"
 
 
 def test_an_out_folder_that_cannot_be_written(tmp_path):

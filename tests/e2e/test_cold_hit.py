@@ -73,3 +73,17 @@ def test_expectation_gate_exits_1_when_the_reduction_is_too_small(stack, tmp_pat
     assert proc.returncode == 1
     assert "below the expected" in proc.stderr
     assert len(list(csv.DictReader((tmp_path / "results.csv").open()))) == 2, "results are kept on failure"
+
+
+def test_a_layout_cold_hit_overrides_is_named_not_dropped(stack, tmp_path):
+    # cold_hit measures manual_first whatever LMLAB_LAYOUT says; the run says so, on screen and in summary.json.
+    proc = run_cli(
+        "experiments.run_graph", "--endpoint", stack.settings.endpoint, "--questions", "2", "--repeats", "1",
+        "--manual-tokens", "300", "--max-tokens", "1", "--out", str(tmp_path), env={"LMLAB_LAYOUT": "instructions_first"},
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr  # 1: a missed reduction on a tiny run; the note is what counts
+    assert "cold_hit pins layout=manual_first (LMLAB_LAYOUT=instructions_first ignored)" in proc.stdout
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert {r["layout"] for r in rows} == {"manual_first"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["pinned"] == ["cold_hit pins layout=manual_first (LMLAB_LAYOUT=instructions_first ignored)"]

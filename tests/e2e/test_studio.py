@@ -8,9 +8,13 @@ import asyncio
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 import uuid
 
 from langgraph_sdk import get_client
@@ -104,3 +108,35 @@ def test_root_langgraph_json_serves_both_graphs_with_their_context_inputs(stack,
     assert [c["node"] for c in agent_calls][:3] == ["plan", "answer", "check"]
     assert agent_calls[0]["cached_tokens"] == 0
     assert all(c["cached_tokens"] >= 256 and c["layout"] == "shared_prefix" for c in agent_calls[1:])
+
+
+def test_make_studio_names_the_port_it_really_serves_on_when_2024_is_taken():
+    # 2024 held here (or already taken by someone else): langgraph dev moves, and make studio must say where.
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", 2024))
+        held.listen()
+    except OSError:
+        pass  # taken already: the same case
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFUSE_", "LMLAB_HOST", "STUDIO_PORT"))}
+    make = subprocess.Popen(["make", "--no-print-directory", "studio"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(make.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 300
+        while not (said := [line for line in lines if "is serving on" in line]):
+            assert make.poll() is None and time.monotonic() < deadline, "make studio never said where it serves:\n" + "".join(lines[-30:])
+            time.sleep(0.5)
+        url = re.search(r"serving on (http://127\.0\.0\.1:(\d+))", said[0])
+        assert url and url.group(2) != "2024" and "(port 2024 was taken)" in said[0], said[0]
+        assert f"baseUrl={url.group(1)}" in said[0]  # the Studio link points at the same API
+        with urllib.request.urlopen(f"{url.group(1)}/ok", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        os.killpg(make.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
+        try:
+            make.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(make.pid, signal.SIGKILL)
+        held.close()

@@ -163,6 +163,7 @@ def zipf_order(n: int, visits: int, seed: str) -> list[int]:
 
 class Capacity(Scenario):
     name = "capacity"
+    pinned_context = {"layout": "manual_first", "truncate_manual": True}  # it cuts the manual to its own sizes
     # W swept past every tier (sizes from the capacity model), 2 rotation passes, round robin and Zipf-like.
     bench_args = {"repeats": 2}
     charts = ((capacity_curves, "Hit rate and TTFT vs working set, per cache configuration"),)
@@ -189,7 +190,7 @@ class Capacity(Scenario):
         base = opts.stacks.settings
         configs, patterns = list(opts.params.capacity_configs), list(opts.params.capacity_patterns)
         manual_tokens = opts.manual.tokens if opts.manual.given or base.gpu else CPU_MANUAL_TOKENS
-        ctx = replace(opts.context, layout="manual_first", manual_tokens=manual_tokens, truncate_manual=True)
+        ctx = replace(self.pin(opts.context), manual_tokens=manual_tokens)
         stacks = {c: config_settings(base, c) for c in configs}
         shape = read_model_shape(resolve_model_dir(base.model_dir, hub_ids=base.gpu), base.dtype)
         prefix, visit = self.visit_tokens(ctx, opts.run_id)

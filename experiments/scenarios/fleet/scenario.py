@@ -83,6 +83,7 @@ class FleetPlan(Plan):
 
 class FleetScenario(Scenario):
     name = "fleet"
+    pinned_context = {"layout": "manual_first", "metrics_per_call": False}  # calls on several instances: per-call deltas would mix
     bench_args = {"questions": 5, "repeats": 2}
     charts = ((fleet_grid, "Fleet: hit share and median TTFT per routing policy and sharing mode"),)
     description = "N vLLM instances behind vllm-router: routing policy x LMCache sharing"
@@ -108,7 +109,7 @@ class FleetScenario(Scenario):
         modes = list(dict.fromkeys([base.sharing] + [s for _, s in wanted]))
         cells = sorted(wanted, key=lambda c: (c != started, modes.index(c[1])))
         # Instance 0 for the manual's /tokenize; the calls go through the router, measured by the fleet's meter.
-        ctx = replace(opts.context, layout="manual_first", metrics_per_call=False).on(base, 0)
+        ctx = self.pin(opts.context).on(base, 0)
         sessions = []
         for policy, sharing in cells:
             settings = cell_settings(base, policy, sharing)

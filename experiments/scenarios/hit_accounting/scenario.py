@@ -90,6 +90,7 @@ class AccountingPlan(Plan):
 
 class HitAccounting(Scenario):
     name = "hit_accounting"
+    pinned_context = {"layout": "manual_first", "truncate_manual": True}  # it cuts the manual to its own sizes
     description = "an LMCache hit split into fixed cost, KV load, compute over the cached context and the rest"
     default_expect = None
     own_stack = {"name": "accounting", "prefix_caching": True}
@@ -107,7 +108,7 @@ class HitAccounting(Scenario):
         sessions = []
         for s in range(opts.params.accounting_stacks):
             for size in sizes:
-                ctx = replace(opts.context, layout="manual_first", manual_tokens=size, truncate_manual=True)
+                ctx = replace(self.pin(opts.context), manual_tokens=size)
                 for r in range(opts.repeats):
                     q = questions_for(s * 7 + r, 4, opts.question_pool)
                     key, edition = f"{self.name}-s{s}-{size}-r{r}", f"edition {opts.run_id}-s{s}-{size}-r{r}"

@@ -12,12 +12,14 @@ Pass marks (exit 1 when missed): no failed session; each server's private memory
 last tenth of the run within 10% of its figure after warm-up (the tenth after the first quarter,
 which fills vLLM's KV memory and LMCache's L1); hit TTFT p95 over the last tenth within 20% of the
 one after warm-up; the disk tier within its bound, where the stack sets one; nothing
-left behind after ``down``.
+left behind after ``down``. A drift mark is judged only on at least ``MIN_SAMPLES_PER_WINDOW`` samples
+(resource samples, or hit calls) in each of its two windows: below that it says "too few samples"
+with the figure and passes (a 120 s soak once failed on a p95 of five hits in its last 12 s).
 """
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 import psutil
@@ -33,6 +35,10 @@ SAMPLE_EVERY_S = 5.0
 RSS_DRIFT_MAX = 0.10
 HIT_P95_DRIFT_MAX = 0.20
 SAMPLES_CSV = "samples.csv"
+# Fewest resource samples, or hit calls, in each window (after warm-up, last tenth) for a drift mark to
+# be judged: a p95 of fewer is its one or two slowest calls. An hour's last tenth holds 72 samples (one
+# every 5 s) and hundreds of hits; the default 60 s holds one or two samples.
+MIN_SAMPLES_PER_WINDOW = 10
 
 
 WARM_UP = 0.25  # the first quarter fills vLLM's KV memory and LMCache's L1; figures start after it
@@ -72,6 +78,7 @@ class SoakPlan(Plan):
 
 class Soak(Scenario):
     name = "soak"
+    pinned_context = {"layout": "manual_first", "metrics_per_call": False}  # concurrent calls would mix per-call /metrics deltas
     charts = ((soak_over_time, "Soak: resources and TTFT over time"),)
     description = "sessions at once for a fixed time: memory, open files, disk tier, /dev/shm and TTFT stay flat"
     default_concurrency = 4
@@ -86,7 +93,7 @@ class Soak(Scenario):
         # Enough batches for the duration at any pace seen here (a batch takes at least a few seconds);
         # run() stops starting new ones when the time is up.
         duration_s = opts.duration_s or 60
-        ctx = replace(opts.context, layout="manual_first", metrics_per_call=False)
+        ctx = self.pin(opts.context)
         batches = max(1, math.ceil(duration_s / 2))
         bound = opts.stacks.settings.disk_gib if opts.stacks else None
         sessions = [
@@ -144,6 +151,7 @@ class Soak(Scenario):
         if samples is not None and len(samples) >= 2:
             first, last = tenths(samples["t"])
             out["samples"] = len(samples)
+            out["samples_per_window"] = [int(first.sum()), int(last.sum())]
             out["rss_drift"] = {s: drift(samples.loc[first, f"{s}_rss_mib"], samples.loc[last, f"{s}_rss_mib"]) for s in seen["servers"]}
             out["fds_first_last"] = {s: [int(samples.loc[first, f"{s}_fds"].median()), int(samples.loc[last, f"{s}_fds"].median())]
                                      for s in seen["servers"]}  # fmt: skip
@@ -154,6 +162,7 @@ class Soak(Scenario):
         if len(hits) >= 2:
             end = hits["started_at"] + hits["total_ms"] / 1000
             first, last = tenths(end)
+            out["hits_per_window"] = [int(first.sum()), int(last.sum())]
             out["hit_ttft_p95_first_last_ms"] = [round(float(hits.loc[first, "ttft_ms"].quantile(0.95)), 1),
                                                  round(float(hits.loc[last, "ttft_ms"].quantile(0.95)), 1)]  # fmt: skip
             out["hit_p95_drift"] = drift(hits.loc[first, "ttft_ms"], hits.loc[last, "ttft_ms"], how="p95")
@@ -163,27 +172,26 @@ class Soak(Scenario):
 
     def summary_lines(self, c: dict) -> list[str]:
         if "rss_drift" not in c:
-            return ["too few resource samples to judge (run longer: --duration)"]
+            return [f"{c['calls']} calls; too few samples to judge the resources (run longer: --duration)"]
         rss = ", ".join(f"{s} {d:+.1%}" for s, d in c["rss_drift"].items() if d is not None)
         hit = c.get("hit_p95_drift")
         return [
-            f"{c['calls']} calls in {c['duration_s']:.0f} s; private memory, last tenth vs after warm-up: [bold]{rss}[/]",
-            f"hit TTFT p95 after warm-up / last tenth: {c.get('hit_ttft_p95_first_last_ms')} ms ({'-' if hit is None else f'{hit:+.1%}'}); "
-            f"disk tier {c.get('disk_mib_first_last')} MiB; /dev/shm {c.get('shm_used_mib_first_last')} MiB; "
+            f"{c['calls']} calls in {c['duration_s']:.0f} s; private memory, last tenth vs after warm-up: [bold]{rss}[/]"
+            f"{too_few_note(c.get('samples_per_window'), 'resource samples')}",
+            f"hit TTFT p95 after warm-up -> last tenth: {span(c.get('hit_ttft_p95_first_last_ms'))} ms ({'-' if hit is None else f'{hit:+.1%}'})"
+            f"{too_few_note(c.get('hits_per_window'), 'hits')}",
+            f"disk tier {span(c.get('disk_mib_first_last'))} MiB; /dev/shm {span(c.get('shm_used_mib_first_last'))} MiB; "
             f"left behind after down: {len(c.get('left_behind') or [])}",
         ]
 
     def check(self, c: dict, expect: float | None) -> str | None:
         problems = []
-        for server, d in (c.get("rss_drift") or {}).items():
-            if d is not None and abs(d) > RSS_DRIFT_MAX:
-                problems.append(f"{server} private memory moved {d:+.1%} from after warm-up to the last tenth (allowed {RSS_DRIFT_MAX:.0%})")
-        if "rss_drift" not in c:
-            problems.append("too few resource samples to judge; run longer")
+        if enough(c.get("samples_per_window")):
+            for server, d in (c.get("rss_drift") or {}).items():
+                if d is not None and abs(d) > RSS_DRIFT_MAX:
+                    problems.append(f"{server} private memory moved {d:+.1%} from after warm-up to the last tenth (allowed {RSS_DRIFT_MAX:.0%})")
         hit = c.get("hit_p95_drift")
-        if hit is None:
-            problems.append("too few hits to compare the first and last tenth")
-        elif hit > HIT_P95_DRIFT_MAX:
+        if enough(c.get("hits_per_window")) and hit is not None and hit > HIT_P95_DRIFT_MAX:
             problems.append(f"hit TTFT p95 grew {hit:+.1%} from after warm-up to the last tenth (allowed {HIT_P95_DRIFT_MAX:.0%})")
         disk, bound = c.get("disk_mib_first_last"), c.get("disk_bound_mib")
         if disk and bound and disk[1] > bound:
@@ -191,3 +199,21 @@ class Soak(Scenario):
         if c.get("left_behind"):
             problems.append(f"left behind after down: {', '.join(c['left_behind'][:5])}")
         return "; ".join(problems) or None
+
+
+def span(first_last: list[float] | None) -> str:
+    """``[a, b]`` as ``a -> b``."""
+    return " -> ".join(f"{v:,.1f}" for v in first_last) if first_last else "-"
+
+
+def enough(per_window: list[int] | None) -> bool:
+    """Whether both windows hold the samples a drift mark needs."""
+    return bool(per_window) and min(per_window) >= MIN_SAMPLES_PER_WINDOW
+
+
+def too_few_note(per_window: list[int] | None, what: str) -> str:
+    """What a summary line adds when its drift is not judged: the windows' counts and the minimum."""
+    if enough(per_window):
+        return ""
+    counts = " and ".join(map(str, per_window or [0, 0]))
+    return f" [yellow]too few samples[/]: {counts} {what} in the two windows, {MIN_SAMPLES_PER_WINDOW} needed in each; not judged"
