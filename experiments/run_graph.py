@@ -77,7 +77,7 @@ def print_summary(result: RunResult) -> None:
         goal = f" (expected at least {result.expect:.0%})" if result.expect is not None else ""
         console.print(f"TTFT reduction, hit vs cold (medians): [bold]{comparison['ttft_reduction']:.1%}[/]{goal}")
     else:
-        for key, value in comparison.items():
+        for key, value in scenario.printed(comparison).items():
             console.print(f"  {key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
     console.print("[red]FAIL[/]: " + failure if failure else "[green]PASS[/]")
     totals = result.summary.get("run_cache_totals")

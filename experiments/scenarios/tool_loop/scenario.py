@@ -131,6 +131,9 @@ class ToolLoop(Scenario):
                          f"(allowed {unit}); within the mark: {kept}")  # fmt: skip
         return lines
 
+    def printed(self, comparison: dict) -> dict:
+        return {}  # the per-turn table, the lines and the check say it all
+
     def check(self, comparison: dict, expect: float | None) -> str | None:
         return "; ".join(comparison.get("failures", [])) or None
 
