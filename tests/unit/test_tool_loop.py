@@ -80,3 +80,42 @@ def test_on_smollm2s_template_every_turns_prompt_starts_with_the_whole_previous_
     for before, after in zip(prompts, prompts[1:]):
         assert common_prefix_len(before, after) == len(before)
         assert 50 < len(after) - len(before) < 400, "a turn adds its call and one section's result"
+
+
+def test_the_graph_makes_every_turn_over_the_previous_prompt_with_a_cache_that_stores_whole_chunks(monkeypatch):
+    """The whole graph, with the server replaced: the local tokenizer renders the prompts, and a fake
+    stream answers like a model that never names a section and a cache that serves the whole 256-token
+    chunks of the previous prompt, so the pass mark's arithmetic is seen end to end."""
+    from clients.endpoint import Endpoint
+    from clients.stream_result import StreamResult
+    from experiments.scenarios.tool_loop.analysis import checks
+    from graphs.tool_loop import graph
+    import pandas as pd
+    from metrics.records import columns
+
+    tok = LocalTokenizer(resolve_model_dir(log=lambda *a: None))
+    monkeypatch.setattr(Endpoint, "max_model_len", lambda self: tok.context_len)
+    monkeypatch.setattr(Endpoint, "tokenize_chat", lambda self, m, add_generation_prompt: tok.chat_ids(m, add_generation_prompt))
+    monkeypatch.setattr(Endpoint, "detokenize", lambda self, ids: tok.decode(ids))
+    monkeypatch.setattr(Endpoint, "scrape_metrics", lambda self: None)
+    seen: list[int] = []
+
+    def stream(self, endpoint, messages):
+        n = len(tok.chat_ids(messages))
+        cached = seen[-1] // 256 * 256 if seen else 0
+        seen.append(n)
+        return StreamResult(started_at=0.0, ttft_ms=1.0, total_ms=2.0, prompt_tokens=n, cached_tokens=cached, answer="I would look.")
+
+    monkeypatch.setattr("nodes.tool_call.ChatStreamer.__call__", stream)
+    ctx = Context(manual_tokens=600, tool_turns=3)
+    out = graph.invoke({"questions": ["What does the assert statement do?"], "manual_edition": "e1"}, context=ctx)
+    calls = out["calls"]
+    assert [c.turn for c in calls] == [1, 2, 3] and {c.node for c in calls} == {"call_model"}
+    assert all(c.fallback == "policy: no title in the reply" and c.tool_call.startswith("find_section(") for c in calls)
+    assert calls[0].tool_call == 'find_section("assert")', "the policy takes the section the question names"
+    for before, after in zip(calls, calls[1:]):
+        assert after.shared_prefix_tokens == before.prompt_tokens, "the whole previous prompt is the new one's prefix"
+        assert after.new_tokens == after.prompt_tokens - before.prompt_tokens
+        assert after.uncached_tokens == after.prompt_tokens - after.cached_tokens
+    df = pd.DataFrame([{**c.row(), "scenario": "tool_loop", "variant": "lmcache_256"} for c in calls], columns=columns())
+    assert checks(df, {"lmcache_256": 256}) == []
