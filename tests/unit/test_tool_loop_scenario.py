@@ -101,3 +101,13 @@ def test_each_configuration_gets_its_own_session_on_its_own_stack_and_chunk():
     assert len({s.edition for s in plan}) == 3 and {s.client.name for s in plan} == {"tool_loop"}
     assert plan.allowance == {"lmcache_256": 256, "lmcache_64": 64, "vllm_prefix": 128}
     assert all(s.context.endpoint.startswith(f"http://{base.host}:{base.vllm_port}") for s in plan)
+
+
+def test_report_md_has_the_headline_lines_and_the_per_turn_table():
+    from experiments.analysis.report import results_section
+
+    df = run_rows({"lmcache_256": 300, "lmcache_64": 200, "vllm_prefix": 200})
+    comp = ToolLoop().comparison(df)
+    text = "\n".join(results_section(df, {"scenarios": {"tool_loop": {"comparison": comp, "headline": ToolLoop().summary_lines(comp)}}}))
+    assert "- lmcache_64: later turns computed at most 50 tokens beyond their new ones (allowed 64)" in text
+    assert "tool_loop: details" in text and "| vllm_prefix | 2 | 1 | 150 |" in text
