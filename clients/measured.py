@@ -151,7 +151,8 @@ def with_prediction(call: CallRecord, p: Prediction, chunk_size: int) -> CallRec
     """The call's record with its prediction, and a note when the observation is more than one chunk off it."""
     note = prediction_note(p.predicted_cached_tokens, call.cached_tokens, chunk_size, len(p.prompt_token_ids), call.prompt_tokens)
     return replace(call, shared_prefix_tokens=p.shared_prefix_tokens, predicted_cached_tokens=p.predicted_cached_tokens,
-                   first_difference=p.first_difference, cache_note=note)  # fmt: skip
+                   new_tokens=len(p.prompt_token_ids) - p.shared_prefix_tokens, first_difference=p.first_difference,
+                   cache_note=note)  # fmt: skip
 
 
 def measured_call(

@@ -13,6 +13,11 @@ messages; a ``.json`` template is a list of chat messages. Placeholders: {questi
 {manual} (the manual: --manual or the built-in one, cut to --manual-tokens), {now} and
 {request_id} (fresh in every rendering). The tokenizer is the local model folder of the lab's
 stack (no server needed), or a running server's /tokenize with --endpoint.
+
+With --turns it also checks that the chat template does not rewrite earlier turns: the first
+rendering with one tool round (an assistant turn and a tool result) appended, and with two, must
+give token sequences of which the first is a prefix of the second; where not, it shows the token
+where they part. --chat-template FILE checks another Jinja template on the local tokenizer.
 Exit codes: 0 checked, 2 bad input (one line on stderr).
 """
 
@@ -20,6 +25,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -29,8 +35,9 @@ from lab.cli import ArgumentParser, command
 from lab.errors import UserError
 from prompts.layouts import LAYOUTS, dynamic_part, get_layout, static_prefix
 from prompts.manual import builtin_manual, cut_to_budget, read_manual
-from prompts.prefix_analysis import PrefixReport, compare_renderings
+from prompts.prefix_analysis import PrefixReport, TurnReport, compare_renderings, compare_turns
 from prompts.templates import DEFAULT_QUESTIONS
+from prompts.tool_turns import EXAMPLE_CALL, EXAMPLE_RESULT, tool_round
 from prompts.user_template import read_template, render, uses
 
 DEFAULTS = Context()  # the graph's own defaults, so a check matches a default run
@@ -53,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--endpoint", help="tokenize with this vLLM server's /tokenize instead of the local model folder")
     p.add_argument("--model", default=DEFAULTS.model, help="model name at --endpoint")
     p.add_argument("--model-dir", default="", help="local model folder (default: the lab's SmolLM2-135M-Instruct)")
+    p.add_argument("--turns", action="store_true",
+                   help="also check that the chat template keeps earlier turns as they were when a tool round is appended")
+    p.add_argument("--chat-template", help="a Jinja chat template file to use instead of the model's (local tokenizer only)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p.parse_args(argv)
 
@@ -67,6 +77,10 @@ def validate(args: argparse.Namespace) -> None:
             raise UserError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     if args.layout:
         get_layout(args.layout)  # an unknown name lists the valid ones
+    if args.chat_template and args.endpoint:
+        raise UserError("--chat-template applies to the local tokenizer; the server at --endpoint renders its own")
+    if args.chat_template and not Path(args.chat_template).is_file():
+        raise UserError(f"chat template {args.chat_template} is not a file")
 
 
 def load_tokenizer(args: argparse.Namespace):
@@ -79,7 +93,8 @@ def load_tokenizer(args: argparse.Namespace):
         return ServedTokenizer(args.endpoint, args.model)
     from serving.model import resolve_model_dir
 
-    return LocalTokenizer(resolve_model_dir(args.model_dir, log=lambda *a: print(*a, file=sys.stderr)))
+    template = Path(args.chat_template).read_text() if args.chat_template else None
+    return LocalTokenizer(resolve_model_dir(args.model_dir, log=lambda *a: print(*a, file=sys.stderr)), chat_template=template)
 
 
 def manual_text(args: argparse.Namespace, tok) -> str:
@@ -147,6 +162,26 @@ def print_report(r: PrefixReport, label: str, tokenizer: str, questions: list[st
     console.print(f"  [{color}]{r.cause}[/]: {escape(r.hint)}")
 
 
+def turn_check(tok, messages: list[dict]) -> TurnReport:
+    """The conversation after one tool round against the same after two: the second round is what a
+    tool loop's next turn appends."""
+    one = [*messages, *tool_round(EXAMPLE_CALL, EXAMPLE_RESULT, "call_1")]
+    return compare_turns(tok, one, tool_round(EXAMPLE_CALL, EXAMPLE_RESULT, "call_2"), turns=1)
+
+
+def print_turns(t: TurnReport) -> None:
+    console.print("[bold]turns[/]: rendering 1 with 1 and with 2 tool rounds (an assistant turn and a tool result each)")
+    console.print(f"  1 round -> {t.tokens_before:,} tokens; 2 rounds -> {t.tokens_after:,} tokens")
+    if t.prefix_holds:
+        console.print(f"  [green]earlier turns kept[/]: {escape(t.hint)}")
+        return
+    console.print(f"  [red]earlier turns rewritten[/] at token #{t.diverges_at:,}")
+    console.print(f'  common text before it: "{escape(t.context_before)}"')
+    console.print(f'  1 round goes on:       "{escape(t.before_continues)}"')
+    console.print(f'  2 rounds go on:        "{escape(t.after_continues)}"')
+    console.print(f"  [red]{escape(t.hint)}[/]")
+
+
 @command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -156,11 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     tok = load_tokenizer(args)
     (first, second), questions = renderings(args, tok)
     report = compare_renderings(tok, first, second, args.chunk_size)
+    turns = turn_check(tok, first) if args.turns else None
     if args.json:
         print(json.dumps({**asdict(report), "reusable_fraction": round(report.reusable_fraction, 4),
-                          "questions": questions, "tokenizer": tok.label}, indent=2))  # fmt: skip
+                          "questions": questions, "tokenizer": tok.label,
+                          **({"turns": asdict(turns)} if turns else {})}, indent=2))  # fmt: skip
     else:
         print_report(report, args.template or f"layout {args.layout}", tok.label, questions)
+        if turns:
+            print_turns(turns)
     return 0
 
 if __name__ == "__main__":

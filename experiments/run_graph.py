@@ -81,7 +81,7 @@ def print_summary(result: RunResult) -> None:
         goal = f" (expected at least {result.expect:.0%})" if result.expect is not None else ""
         console.print(f"TTFT reduction, hit vs cold (medians): [bold]{comparison['ttft_reduction']:.1%}[/]{goal}")
     else:
-        tables, lines = comparison_view(scenario.name, comparison)
+        tables, lines = comparison_view(scenario.name, scenario.printed(comparison))
         for renderable in (*tables, *lines):
             console.print(renderable)
     console.print("[red]FAIL[/]: " + failure if failure else "[green]PASS[/]")

@@ -68,6 +68,11 @@ class Context:
         metadata={"description": "Agent graph only: model (the check node's reply decides) or reject_once (the first "
                                  "check of each question rejects, to show the retry edge whatever the model says)."},
     )
+    tool_turns: int = field(
+        default=4,
+        metadata={"description": "Tool-loop graph only: model turns per question; each but the last is followed by a "
+                                 "find_section result appended to the conversation."},
+    )
     manual_path: str = field(
         default="",
         metadata={"description": "Your own .txt/.md manual. Empty: Python's documentation topics, cut to manual_tokens."},

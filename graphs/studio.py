@@ -1,7 +1,7 @@
 """The graphs as served by ``langgraph dev`` (LangGraph Studio), traced in LangFuse when the keys are set.
 
 Registered in the root ``langgraph.json`` as ``"graphs.studio:traced_graph"`` (qa) and
-``"graphs.studio:traced_agent_graph"`` (agent) (module form: it resolves
+``"graphs.studio:traced_agent_graph"`` (agent) and ``"graphs.studio:traced_tool_loop_graph"`` (tool_loop) (module form: it resolves
 from any working folder with the repository on PYTHONPATH); it lives next to the graph it serves, as
 in LangChain's react-agent template, and is the one module here that imports tracing. The server
 calls it for every run with the run's config and runs the graph it returns asynchronously; the
@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from graphs.agent import graph as agent_graph
 from graphs.context import Context
 from graphs.graph import graph
+from graphs.tool_loop import graph as tool_loop_graph
 from lab.settings import with_resolved_defaults
 from observability.tracing import Tracing
 
@@ -61,3 +62,8 @@ def traced_graph(config: RunnableConfig):
 def traced_agent_graph(config: RunnableConfig):
     """Graph factory for ``langgraph dev``: the agent graph (plan -> answer -> check)."""
     return _traced(agent_graph, config)
+
+
+def traced_tool_loop_graph(config: RunnableConfig):
+    """Graph factory for ``langgraph dev``: the tool-loop graph (call_model -> run_tool, turn after turn)."""
+    return _traced(tool_loop_graph, config)

@@ -55,6 +55,10 @@ class CallRecord:
     device_hit_rate: float | None = _col(summary="mean")
     lmcache_hit_rate: float | None = _col(summary="mean")
     completion_tokens: int = _col(0)
+    uncached_tokens: int | None = _col(summary="median")  # prompt tokens the server computed: prompt - cached
+    # The tokens this prompt adds after the longest prefix it shares with the session's earlier prompts
+    # (a tool loop's turn: its new call and tool result); from the tokenizer's prediction.
+    new_tokens: int | None = _col(summary="median")
     # The tokenizer's prediction before the call, and where it was off.
     shared_prefix_tokens: int | None = _col(summary="median")
     predicted_cached_tokens: int | None = _col(summary="median")
@@ -63,6 +67,7 @@ class CallRecord:
     error: str = _col("")  # a call that failed but did not stop the run (a fleet instance lost mid-call)
     # What an agent node fell back to when the model's reply did not parse ("" when it did).
     fallback: str = _col("")
+    tool_call: str = _col("")  # the tool call a tool-loop turn's reply led to, e.g. find_section('assert')
     # The working set a scenario keeps in rotation (capacity): its size, the pass, the visiting order,
     # the tokens a cache can serve per visit, and LMCache's own usage and eviction counters after the call.
     working_set_manuals: int | None = _col()
@@ -94,6 +99,7 @@ class CallRecord:
             lmcache_hit_tokens=lmcache,
             lmcache_l1_hit_tokens=h.get("lmcache_l1_hit_tokens"),
             lmcache_l2_hit_tokens=h.get("lmcache_l2_hit_tokens"),
+            uncached_tokens=self.prompt_tokens - self.cached_tokens if self.prompt_tokens else None,
             hit_rate=_rate(self.cached_tokens, self.prompt_tokens),
             device_hit_rate=_rate(device, self.prompt_tokens),
             lmcache_hit_rate=_rate(lmcache, self.prompt_tokens),

@@ -176,3 +176,42 @@ def compare_renderings(tok, first: list[dict], second: list[dict], chunk: int) -
         report.cause = "late"
         report.hint = f"the prompts differ only after token {shared}: the static part is reused, {lost} tokens computed per call"
     return report
+
+
+@dataclass
+class TurnReport:
+    """Whether a conversation's prompt of N turns is a prefix of its prompt of N+1 turns, both rendered
+    as the server renders a chat call (chat template, generation prompt, tokenizer)."""
+
+    turns: int  # N
+    tokens_before: int  # the N-turn prompt
+    tokens_after: int  # the N+1-turn prompt
+    prefix_holds: bool
+    diverges_at: int | None  # the first token of the N-turn prompt the N+1-turn one renders differently
+    context_before: str  # the common text just before it
+    before_continues: str  # each prompt's text from there on
+    after_continues: str
+    hint: str
+
+
+def compare_turns(tok, before: list[dict], added: list[dict], turns: int) -> TurnReport:
+    """Render ``before`` (N turns) and ``before + added`` (N+1 turns) and say whether the first is a prefix
+    of the second, and where not, at which token and what the text is there."""
+    ids_a, ids_b = tok.chat_ids(before), tok.chat_ids([*before, *added])
+    shared = common_prefix_len(ids_a, ids_b)
+    holds = shared == len(ids_a)
+    common = tok.decode(ids_a[:shared])
+    text_a, text_b = tok.decode(ids_a), tok.decode(ids_b)
+    if holds:
+        hint = (f"the {turns}-turn prompt is a prefix of the {turns + 1}-turn one: each turn adds tokens after the last, "
+                "so a cache can serve the whole history")  # fmt: skip
+    else:
+        hint = (f"the chat template rewrites earlier turns: adding a turn changes the prompt from token {shared} of "
+                f"{len(ids_a)} on, so everything after it is recomputed every turn; use a template that renders each "
+                "message the same whatever follows it (no 'last turn' markers, no dropping earlier assistant content)")  # fmt: skip
+    return TurnReport(
+        turns=turns, tokens_before=len(ids_a), tokens_after=len(ids_b), prefix_holds=holds,
+        diverges_at=None if holds else shared, context_before=one_line(common[-80:]),
+        before_continues=one_line(text_a[len(common) : len(common) + 60]),
+        after_continues=one_line(text_b[len(common) : len(common) + 60]), hint=hint,
+    )  # fmt: skip

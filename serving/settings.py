@@ -30,6 +30,7 @@ SCENARIO_PORTS: dict[str, dict[str, int]] = {
     "accounting": {"vllm_port": 8150, "lmcache_port": 5590, "lmcache_http_port": 8099},
     "lmcache-only": {"vllm_port": 8160, "lmcache_port": 5600, "lmcache_http_port": 8093},
     "soak": {"vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091},
+    "tool_loop": {"vllm_port": 8180, "lmcache_port": 5630, "lmcache_http_port": 8092},
     "fleet": {"vllm_port": 8200, "lmcache_port": 5620, "lmcache_http_port": 8210, "router_port": 8220, "redis_port": 6392},
 }  # fmt: skip
 

@@ -14,6 +14,7 @@ from experiments.analysis.charts import draw_charts, one_call_per_question
 from experiments.analysis.correctness import correctness, correctness_lines
 from experiments.run.results import SUMMARY_JSON, load_results
 from experiments.analysis.summary import variant_table
+from experiments.scenarios import SCENARIOS
 
 REPORT_MD = "report.md"
 HEADERS = {
@@ -94,6 +95,9 @@ def results_section(df: pd.DataFrame, summary: dict) -> list[str]:
                       f"**{pct(comparison['ttft_reduction'])} lower**{verdict}."]  # fmt: skip
         # The scenario's own headline figures, as run_graph printed them.
         lines += [f"- {Text.from_markup(line).plain}" for line in figures.get("headline") or []]
+        # And its own table, as run_graph printed it ("<name>: details").
+        if name in SCENARIOS and (rows := SCENARIOS[name]().report_rows(comparison)):
+            lines += ["", f"{name}: details", "", markdown_table(pd.DataFrame(rows)), ""]
     table = variant_table(df)
     lines += [
         "",

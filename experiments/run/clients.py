@@ -1,7 +1,8 @@
 """Who makes a session's calls (the ``Client`` protocol of ``experiments.run.plan``).
 
 - ``GraphClient``: streams a LangGraph graph once per session (``QA_GRAPH``: the normal path;
-  ``AGENT_GRAPH``: the agent graph, several calls per question);
+  ``AGENT_GRAPH``: the agent graph, several calls per question; ``TOOL_LOOP_GRAPH``: several turns
+  per question, each appending a tool result);
   whichever node records a call returns it in the ``calls`` state field.
 - ``BareClient``: goes around the graph, the floors the harness is measured against. ``BARE`` sends
   the very messages the graph would send, through a bare httpx streaming client; ``SUFFIX`` sends
@@ -20,6 +21,7 @@ from clients.measured import EndpointMeter, measured_call
 from experiments.run.plan import Session
 from graphs.agent import graph as agent_graph
 from graphs.graph import graph as qa_graph
+from graphs.tool_loop import graph as tool_loop_graph
 from graphs.state import State
 from metrics.records import CallRecord
 from nodes.manual import load_manual
@@ -44,6 +46,7 @@ class GraphClient:
 
 QA_GRAPH = GraphClient("graph", qa_graph)
 AGENT_GRAPH = GraphClient("agent", agent_graph)
+TOOL_LOOP_GRAPH = GraphClient("tool_loop", tool_loop_graph)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,13 @@ from experiments.scenarios.sharing import Sharing
 from experiments.scenarios.soak.scenario import Soak
 from experiments.scenarios.sweep import Sweep
 from experiments.scenarios.tiers import Tiers
+from experiments.scenarios.tool_loop.scenario import ToolLoop
 from experiments.analysis.variant_rows import baseline_among
 from lab.registry import lookup
 
 SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Equivalence, Sharing, Sweep,
-                                                            Overhead, Load, FleetScenario, Agent, Capacity, Soak, HitAccounting]}
+                                                            Overhead, Load, FleetScenario, Agent, Capacity, Soak, HitAccounting,
+                                                            ToolLoop]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

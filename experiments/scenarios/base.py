@@ -139,6 +139,11 @@ class Scenario:
         written into report.md."""
         return []
 
+    def printed(self, comparison: dict) -> dict:
+        """The comparison's figures printed one per line after the tables (all of them, unless the
+        scenario's own tables and lines already say it)."""
+        return comparison
+
     def check(self, comparison: dict, expect: float | None) -> str | None:
         """A one-line failure when the run misses its expectation, else None."""
         return None

@@ -67,3 +67,34 @@ def test_an_unknown_layout_lists_the_valid_ones():
 @pytest.mark.parametrize("args", [[], ["p.txt", "--layout", "manual_first"], ["--layout", "manual_first", "--question", "x"]])  # fmt: skip
 def test_ambiguous_or_incomplete_arguments(args):
     assert_one_line_error(check(*args))
+
+
+# A template that drops the content of every assistant turn but the latest, as templates stripping
+# earlier reasoning do: a tool loop's history is then recomputed on every turn.
+DROPS_EARLIER_ASSISTANT = (
+    "{% set ns = namespace(last=-1) %}{% for m in messages %}{% if m['role'] == 'assistant' %}{% set ns.last = loop.index0 %}"
+    "{% endif %}{% endfor %}{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] != 'assistant' or loop.index0 == ns.last %}{{ m['content'] }}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_the_models_own_template_keeps_earlier_turns():
+    r = report("--layout", "manual_first", "--manual-tokens", "500", "--turns")
+    assert r["turns"]["prefix_holds"] is True and r["turns"]["diverges_at"] is None
+    assert r["turns"]["tokens_after"] > r["turns"]["tokens_before"] > r["tokens_first"]
+    assert r["cause"] == "late", "the two-question report is unchanged"
+
+
+def test_a_template_that_rewrites_earlier_turns_is_shown_at_its_token(tmp_path):
+    (tmp_path / "t.jinja").write_text(DROPS_EARLIER_ASSISTANT)
+    proc = check("--layout", "manual_first", "--manual-tokens", "500", "--turns", "--chat-template", str(tmp_path / "t.jinja"))
+    assert proc.returncode == 0, proc.stderr
+    assert "earlier turns rewritten at token #" in proc.stdout
+    assert "chat template rewrites earlier turns" in proc.stdout
+    assert '"title": "assert"' in proc.stdout, "the dropped assistant content is shown"
+
+
+def test_a_chat_template_with_a_served_tokenizer_is_refused():
+    assert_one_line_error(check("--layout", "manual_first", "--chat-template", "t.jinja", "--endpoint", "http://127.0.0.1:1/v1"),
+                          "--chat-template applies to the local tokenizer")

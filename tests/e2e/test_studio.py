@@ -74,7 +74,8 @@ async def stream_calls(client, graph_id: str, questions: list[str], context: dic
 
 def test_root_langgraph_json_serves_both_graphs_with_their_context_inputs(stack, tmp_path):
     graphs = json.loads((ROOT / "langgraph.json").read_text())["graphs"]
-    assert graphs == {"qa": "graphs.studio:traced_graph", "agent": "graphs.studio:traced_agent_graph"}
+    assert graphs == {"qa": "graphs.studio:traced_graph", "agent": "graphs.studio:traced_agent_graph",
+                      "tool_loop": "graphs.studio:traced_tool_loop_graph"}
     server, lines = start_dev_server(tmp_path)
     context = {"endpoint": stack.settings.endpoint, "manual_tokens": 600, "max_tokens": 4,
                "lmcache_metrics_url": next(iter(stack.settings.lmcache_urls()))}  # fmt: skip

@@ -8,11 +8,13 @@ from prompts.prefix_analysis import (
     cacheable_tokens,
     common_prefix_len,
     compare_renderings,
+    compare_turns,
     difference_snippet,
     longest_shared,
     prediction_note,
 )
 from prompts.tokenizers import LocalTokenizer
+from prompts.tool_turns import tool_round
 from serving.model import resolve_model_dir
 
 CHUNK = 256
@@ -124,3 +126,55 @@ def test_the_difference_snippet_marks_the_first_differing_token(tok):
     snippet = difference_snippet(tok.decode, b, common_prefix_len(a, b))
     assert snippet.startswith("…") and "Question:⟦ How does y work?" in snippet
     assert "\n" not in snippet
+
+
+# ----- does the chat template keep earlier turns as they were? -----
+
+# Templates that rewrite earlier turns, as some real ones do: one drops the content of every assistant
+# turn but the latest (as templates that strip earlier reasoning do), one marks the latest message.
+DROPS_EARLIER_ASSISTANT = (
+    "{% set ns = namespace(last=-1) %}{% for m in messages %}{% if m['role'] == 'assistant' %}{% set ns.last = loop.index0 %}"
+    "{% endif %}{% endfor %}{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['role'] != 'assistant' or loop.index0 == ns.last %}{{ m['content'] }}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+MARKS_THE_LAST_TURN = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}{% if loop.last %} (latest){% endif %}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def one_round_conversation() -> tuple[list[dict], list[dict]]:
+    """A question with one tool round (call, result), and the next round a tool loop appends."""
+    opening = [{"role": "system", "content": "Reference text. " * 50}, {"role": "user", "content": "What is x?"}]
+    first = tool_round('{"title": "assert"}', "## assert\n\nAssert statements check a condition.", "call_1")
+    second = tool_round('{"title": "for"}', "## for\n\nThe for statement iterates over a sequence.", "call_2")
+    return [*opening, *first], second
+
+
+def test_smollm2s_own_template_keeps_earlier_turns_so_the_history_is_a_prefix(tok):
+    before, added = one_round_conversation()
+    report = compare_turns(tok, before, added, turns=1)
+    assert report.prefix_holds and report.diverges_at is None
+    assert report.tokens_after > report.tokens_before
+    assert "prefix" in report.hint
+
+
+def test_a_template_that_drops_earlier_assistant_turns_is_caught_where_it_drops_them():
+    tok = LocalTokenizer(resolve_model_dir(log=lambda *a: None), chat_template=DROPS_EARLIER_ASSISTANT)
+    before, added = one_round_conversation()
+    report = compare_turns(tok, before, added, turns=1)
+    assert not report.prefix_holds
+    assert report.context_before.endswith("<|im_start|>assistant\\n")
+    assert report.before_continues.startswith('{"title": "assert"}')  # the 1-round prompt still shows it
+    assert report.after_continues.startswith("<|im_end|>")  # the 2-round prompt dropped it
+    assert report.diverges_at < report.tokens_before and "rewrites earlier turns" in report.hint
+
+
+def test_a_template_that_marks_the_latest_turn_is_caught_at_the_marker():
+    tok = LocalTokenizer(resolve_model_dir(log=lambda *a: None), chat_template=MARKS_THE_LAST_TURN)
+    before, added = one_round_conversation()
+    report = compare_turns(tok, before, added, turns=1)
+    assert not report.prefix_holds
+    assert report.context_before.endswith("<|im_start|>tool")
+    assert report.before_continues.startswith(" (latest)")
