@@ -68,6 +68,13 @@ class Context:
         metadata={"description": "Agent graph only: model (the check node's reply decides) or reject_once (the first "
                                  "check of each question rejects, to show the retry edge whatever the model says)."},
     )
+    replies: str = field(
+        default="json_schema",
+        metadata={"description": "Agent graph only: how the planner and the checker reply. json_schema: the endpoint holds "
+                                 "each reply to its JSON schema (structured outputs); free_text: a LOOK FOR: line and an "
+                                 "ACCEPT/REJECT word, read leniently, for endpoints that refuse a schema (a refused call "
+                                 "is asked again in free text, and its fallback column says so)."},
+    )
     manual_path: str = field(
         default="",
         metadata={"description": "Your own .txt/.md manual. Empty: Python's documentation topics, cut to manual_tokens."},
