@@ -9,7 +9,10 @@ format) is sent in rounds, each round three calls on the same prompt, in turn:
 - ``later``: held to that same schema again, its grammar compiled already.
 
 One unconstrained call before the rounds puts the manual in the cache, so every measured call is a
-cache hit and the figures differ by the schema alone; the cached and prompt tokens of each kind
+cache hit and the figures differ by the schema alone; then one constrained call (``opening``) on a
+schema of its own: on a server that has not served a schema since it started, it also pays the
+structured-output backend's one-time set-up (run the bench right after ``python -m serving up`` to
+see it; on a server that has, it is one more ``first``); the cached and prompt tokens of each kind
 show that the hit rate does not depend on it. The calls go through the agent's own streamer
 (``clients.chat_stream.ChatStreamer``: langchain-openai, the schema in the request body).
 Writes ``bench_replies.json`` (medians, every call, configuration, versions) into ``--out``.
@@ -87,6 +90,8 @@ def bench(args, endpoint: str) -> dict:
     warm = free(ctx.server, messages)
     print(f"  warm-up (cold prefix): TTFT {warm.ttft_ms:8.1f} ms, cached {warm.cached_tokens}/{warm.prompt_tokens}", flush=True)
     stamp = time.strftime("%H%M%S")
+    opening = replace(free, response_format=fresh_schema(args.node, -1, stamp))(ctx.server, messages)
+    print(f"  opening constrained call: TTFT {opening.ttft_ms:8.1f} ms", flush=True)
     calls = []
     for r in range(args.rounds):
         schema = fresh_schema(args.node, r, stamp)
@@ -115,6 +120,7 @@ def bench(args, endpoint: str) -> dict:
         "first_minus_later_ttft_median_ms": round(by_kind["first"]["ttft_median_ms"] - by_kind["later"]["ttft_median_ms"], 1),
         "later_minus_free_ttft_median_ms": round(by_kind["later"]["ttft_median_ms"] - by_kind["free"]["ttft_median_ms"], 1),
         "warm_up": {"ttft_ms": warm.ttft_ms, "cached_tokens": warm.cached_tokens, "prompt_tokens": warm.prompt_tokens},
+        "opening_ttft_ms": opening.ttft_ms,
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()} | {"endpoint": endpoint, "max_tokens": REPLY_MAX_TOKENS},
         "versions": versions(),
         "note": "the three kinds alternate within each round on one prompt, so load from other work falls on all alike",
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind:<5} TTFT median {k['ttft_median_ms']:8.1f} ms (min {k['ttft_min_ms']:.1f}, max {k['ttft_max_ms']:.1f}), "
                   f"total {k['total_median_ms']:.1f} ms, {k['completion_tokens_median']:g} tokens, hit rate {k['hit_rate_mean']:.1%}, "
                   f"schema-valid {k['valid_json']}/{k['calls']}")  # fmt: skip
+        print(f"opening constrained call (the server's first schema, if it had none): TTFT {result['opening_ttft_ms']:.1f} ms")
         print(f"grammar compile (first - later): {result['first_minus_later_ttft_median_ms']:+.1f} ms; "
               f"constrained - free: {result['later_minus_free_ttft_median_ms']:+.1f} ms")
         print(f"wrote {out / RESULT_JSON}")
