@@ -51,10 +51,10 @@ TASKS = {"plan": plan_task(QUESTION), "check": check_task(QUESTION, "It raises A
 
 def parse_args(argv):
     p = ArgumentParser(prog="python -m experiments.bench_replies", description=__doc__.split("\n\n")[1])
-    p.add_argument("--rounds", type=int, default=10)
-    p.add_argument("--node", choices=list(SCHEMAS), default="plan")
-    p.add_argument("--manual-tokens", type=int, default=Context().manual_tokens)
-    p.add_argument("--endpoint")
+    p.add_argument("--rounds", type=int, default=10, help="rounds of (free, first, later) calls (default 10)")
+    p.add_argument("--node", choices=list(SCHEMAS), default="plan", help="whose prompt and schema (default plan)")
+    p.add_argument("--manual-tokens", type=int, default=Context().manual_tokens, help="manual size (default a default run's)")
+    p.add_argument("--endpoint", help="use a running server; default: start (or reuse) the local stack")
     p.add_argument("--out", type=Path, help="default runs/<time>-bench_replies")
     args = p.parse_args(argv)
     if args.rounds < 1:
@@ -110,6 +110,8 @@ def bench(args, endpoint: str) -> dict:
             "ttft_min_ms": round(min(c["ttft_ms"] for c in rows), 1),
             "ttft_max_ms": round(max(c["ttft_ms"] for c in rows), 1),
             "total_median_ms": round(statistics.median(c["total_ms"] for c in rows), 1),
+            # Decode time per token after the first: where the schema's token mask would show.
+            "inter_token_median_ms": round(statistics.median((c["total_ms"] - c["ttft_ms"]) / max(c["completion_tokens"] - 1, 1) for c in rows), 1),
             "completion_tokens_median": statistics.median(c["completion_tokens"] for c in rows),
             "hit_rate_mean": round(statistics.mean(c["cached_tokens"] / c["prompt_tokens"] for c in rows if c["prompt_tokens"]), 4),
             "valid_json": sum(_valid(args.node, c["answer"]) for c in rows),
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / RESULT_JSON).write_text(json.dumps(result, indent=2) + "\n")
         for kind, k in result["kinds"].items():
             print(f"{kind:<5} TTFT median {k['ttft_median_ms']:8.1f} ms (min {k['ttft_min_ms']:.1f}, max {k['ttft_max_ms']:.1f}), "
-                  f"total {k['total_median_ms']:.1f} ms, {k['completion_tokens_median']:g} tokens, hit rate {k['hit_rate_mean']:.1%}, "
+                  f"total {k['total_median_ms']:.1f} ms, {k['completion_tokens_median']:g} tokens at {k['inter_token_median_ms']:.1f} ms, hit rate {k['hit_rate_mean']:.1%}, "
                   f"schema-valid {k['valid_json']}/{k['calls']}")  # fmt: skip
         print(f"opening constrained call (the server's first schema, if it had none): TTFT {result['opening_ttft_ms']:.1f} ms")
         print(f"grammar compile (first - later): {result['first_minus_later_ttft_median_ms']:+.1f} ms; "

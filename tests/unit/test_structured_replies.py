@@ -16,6 +16,7 @@ import clients.chat_stream as chat_stream
 import nodes.agent_call as agent_call
 from clients.chat_stream import ChatStreamer, SchemaRefused
 from clients.endpoint import Endpoint
+from experiments.bench_replies import fresh_schema
 from graphs.agent_state import AgentState
 from graphs.context import Context
 from lab.errors import UserError
@@ -153,3 +154,13 @@ def test_free_text_replies_send_no_schema(monkeypatch):
 def test_an_unknown_reply_format_is_refused_with_the_valid_ones():
     with pytest.raises(UserError, match="valid: json_schema, free_text"):
         plan(state(), Runtime(context=Context(replies="yaml")), {})
+
+
+def test_the_bench_makes_each_rounds_schema_new_text_for_the_same_grammar():
+    a, b = fresh_schema("plan", 0, "t"), fresh_schema("plan", 1, "t")
+    assert a["json_schema"]["schema"]["description"] != b["json_schema"]["schema"]["description"]
+
+    def without_description(rf: dict) -> dict:
+        return {k: v for k, v in rf["json_schema"]["schema"].items() if k != "description"}
+
+    assert without_description(a) == without_description(b) == without_description(response_format("plan"))
