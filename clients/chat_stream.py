@@ -16,7 +16,7 @@ from lab.errors import ServerGone, UserError
 
 
 class SchemaRefused(UserError):
-    """The endpoint answered HTTP 400 to a call that asked for a JSON schema (``response_format``)."""
+    """The endpoint answered a 400 to a call that asked for a JSON schema (``response_format``)."""
 
 
 def chat_model(endpoint: Endpoint, max_tokens: int, temperature: float, logprobs: bool = False,
@@ -81,12 +81,18 @@ def _compact_logprobs(logprobs: dict | None) -> str:
     return json.dumps(rows)
 
 
+def _is_400(err: openai.APIError) -> bool:
+    """A 400 as the HTTP status, or, on a stream already answered 200, as the code of its error event:
+    vLLM 0.32 streams a schema its grammar backend cannot compile that way (``Grammar error: ...``)."""
+    return isinstance(err, openai.BadRequestError) or (not isinstance(err, openai.APIStatusError) and err.code in (400, "400"))
+
+
 @dataclass(frozen=True)
 class ChatStreamer:
     """``stream_timed`` as a streamer of ``clients.measured.measured_call``: the model built for the
     endpoint with these sampling settings, the graph run's ``config`` passed on (tracing callbacks).
     ``response_format``: the JSON schema the reply is held to (None: free text); an endpoint that
-    answers it with HTTP 400 raises ``SchemaRefused``, so the caller can ask again without one."""
+    answers it with a 400 raises ``SchemaRefused``, so the caller can ask again without one."""
 
     max_tokens: int
     temperature: float
@@ -104,10 +110,10 @@ class ChatStreamer:
             lmcache_counters(endpoint)
             if isinstance(err, openai.APIConnectionError):  # timeouts included
                 raise ServerGone(f"lost the connection to vLLM at {endpoint.url} during a call") from None
-            if isinstance(err, openai.BadRequestError) and self.response_format is not None:
+            if self.response_format is not None and _is_400(err):
                 # Any 400 while a schema was asked: the caller retries in free text, where a 400 for
                 # another cause (a prompt too long) comes back as the UserError below.
-                raise SchemaRefused(f"{endpoint.url} refused the JSON schema ({err.status_code}): {err.message}") from None
+                raise SchemaRefused(f"{endpoint.url} refused the JSON schema (400): {err.message}") from None
             if isinstance(err, openai.NotFoundError):
                 raise UserError(f"model {endpoint.model!r} is not served at {endpoint.url}; check --model / LMLAB_MODEL") from None
             if isinstance(err, openai.APIStatusError):

@@ -41,6 +41,10 @@ def server(monkeypatch):
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
+        if reply["status"] == "stream error":  # what vLLM streams for a schema it cannot compile
+            event = {"error": {"message": "Grammar error: Invalid type: nosuchtype", "type": "BadRequestError", "code": 400}}
+            return httpx.Response(200, content=f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode(),
+                                  headers={"content-type": "text/event-stream"})  # fmt: skip
         if reply["status"] != 200:
             return httpx.Response(reply["status"], json={"error": {"message": "structured outputs are not supported", "code": 400}})
         return httpx.Response(200, content=(FIXTURES / "chat_stream.txt").read_bytes(), headers={"content-type": "text/event-stream"})
@@ -76,6 +80,13 @@ def test_an_endpoint_that_answers_a_schema_with_400_refuses_it(server):
     with pytest.raises(UserError, match="refused the call") as err:
         ChatStreamer(8, 0.0)(ENDPOINT, MESSAGES)
     assert not isinstance(err.value, SchemaRefused)
+
+
+def test_a_schema_the_server_cannot_compile_is_refused_too(server):
+    _, reply = server
+    reply["status"] = "stream error"  # HTTP 200, then an error event with code 400
+    with pytest.raises(SchemaRefused, match="Grammar error"):
+        ChatStreamer(8, 0.0, response_format=response_format("plan"))(ENDPOINT, MESSAGES)
 
 
 class StandIn:
