@@ -15,9 +15,23 @@ from clients.stream_result import StreamResult
 from lab.errors import ServerGone, UserError
 
 
-def chat_model(endpoint: Endpoint, max_tokens: int, temperature: float, logprobs: bool = False) -> ChatOpenAI:
+class SchemaRefused(UserError):
+    """The endpoint answered a 400 to a call that asked for a JSON schema (``response_format``)."""
+
+
+def chat_model(endpoint: Endpoint, max_tokens: int, temperature: float, logprobs: bool = False,
+               response_format: dict | None = None) -> ChatOpenAI:  # fmt: skip
     # streaming + stream_usage: the final chunk carries usage (cached tokens included), and LangFuse
     # derives TTFT from the first streamed chunk.
+    #
+    # The schema goes in the request body (extra_body), not through ChatOpenAI's own
+    # ``response_format``: with that one in the payload, langchain-openai 1.7's ``_stream`` (checked in
+    # langchain_openai/chat_models/base.py) switches to the SDK's beta helper
+    # ``root_client.beta.chat.completions.stream``, which yields events instead of chunks, drops the
+    # streamed usage chunk for one rebuilt from the final completion, ignores include_response_headers,
+    # and with a pydantic schema raises LengthFinishReasonError on a reply cut at max_tokens. In the
+    # body, the constrained call streams through the same ``client.create(stream=True)`` path as every
+    # other call, so both are timed alike; vLLM reads ``response_format`` from the body either way.
     return ChatOpenAI(
         base_url=endpoint.url,
         api_key=endpoint.api_key or "EMPTY",
@@ -29,6 +43,7 @@ def chat_model(endpoint: Endpoint, max_tokens: int, temperature: float, logprobs
         timeout=endpoint.timeout_s,
         max_retries=0,
         **({"logprobs": True, "top_logprobs": 2} if logprobs else {}),
+        **({"extra_body": {"response_format": response_format}} if response_format else {}),
     )
 
 
@@ -66,25 +81,39 @@ def _compact_logprobs(logprobs: dict | None) -> str:
     return json.dumps(rows)
 
 
+def _is_400(err: openai.APIError) -> bool:
+    """A 400 as the HTTP status, or, on a stream already answered 200, as the code of its error event:
+    vLLM 0.32 streams a schema its grammar backend cannot compile that way (``Grammar error: ...``)."""
+    return isinstance(err, openai.BadRequestError) or (not isinstance(err, openai.APIStatusError) and err.code in (400, "400"))
+
+
 @dataclass(frozen=True)
 class ChatStreamer:
     """``stream_timed`` as a streamer of ``clients.measured.measured_call``: the model built for the
-    endpoint with these sampling settings, the graph run's ``config`` passed on (tracing callbacks)."""
+    endpoint with these sampling settings, the graph run's ``config`` passed on (tracing callbacks).
+    ``response_format``: the JSON schema the reply is held to (None: free text); an endpoint that
+    answers it with a 400 raises ``SchemaRefused``, so the caller can ask again without one."""
 
     max_tokens: int
     temperature: float
     logprobs: bool = False
     config: RunnableConfig | None = None
+    response_format: dict | None = None
 
     def __call__(self, endpoint: Endpoint, messages: list[dict]) -> StreamResult:
+        llm = chat_model(endpoint, self.max_tokens, self.temperature, self.logprobs, self.response_format)
         try:
-            return stream_timed(chat_model(endpoint, self.max_tokens, self.temperature, self.logprobs), messages, self.config)
+            return stream_timed(llm, messages, self.config)
         except openai.APIError as err:
             # A call that fails while the LMCache server is dead (a 500 or a broken stream): put that
             # down to LMCache, which is the cause.
             lmcache_counters(endpoint)
             if isinstance(err, openai.APIConnectionError):  # timeouts included
                 raise ServerGone(f"lost the connection to vLLM at {endpoint.url} during a call") from None
+            if self.response_format is not None and _is_400(err):
+                # Any 400 while a schema was asked: the caller retries in free text, where a 400 for
+                # another cause (a prompt too long) comes back as the UserError below.
+                raise SchemaRefused(f"{endpoint.url} refused the JSON schema (400): {err.message}") from None
             if isinstance(err, openai.NotFoundError):
                 raise UserError(f"model {endpoint.model!r} is not served at {endpoint.url}; check --model / LMLAB_MODEL") from None
             if isinstance(err, openai.APIStatusError):

@@ -73,6 +73,13 @@ class Context:
         metadata={"description": "Tool-loop graph only: model turns per question; each but the last is followed by a "
                                  "find_section result appended to the conversation."},
     )
+    replies: str = field(
+        default="json_schema",
+        metadata={"description": "Agent graph only: how the planner and the checker reply. json_schema: the endpoint holds "
+                                 "each reply to its JSON schema (structured outputs); free_text: a LOOK FOR: line and an "
+                                 "ACCEPT/REJECT word, read leniently, for endpoints that refuse a schema (a refused call "
+                                 "is asked again in free text, and its fallback column says so)."},
+    )
     manual_path: str = field(
         default="",
         metadata={"description": "Your own .txt/.md manual. Empty: Python's documentation topics, cut to manual_tokens."},

@@ -65,7 +65,9 @@ class CallRecord:
     first_difference: str = _col("", trace=False)
     cache_note: str = _col("")
     error: str = _col("")  # a call that failed but did not stop the run (a fleet instance lost mid-call)
-    # What an agent node fell back to when the model's reply did not parse ("" when it did).
+    # How an agent node's reply was asked for (json_schema, free_text; "" for prose), and what the
+    # node fell back to when it did not parse or the schema was refused ("" when nothing).
+    reply_format: str = _col("")
     fallback: str = _col("")
     tool_call: str = _col("")  # the tool call a tool-loop turn's reply led to, e.g. find_section('assert')
     # The working set a scenario keeps in rotation (capacity): its size, the pass, the visiting order,

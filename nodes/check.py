@@ -7,7 +7,7 @@ from graphs.agent_state import AgentState
 from graphs.context import Context
 from nodes.agent_call import node_call, recorded
 from prompts.agent import check_task
-from prompts.agent_output import parse_verdict
+from prompts.agent_output import read_verdict
 
 
 def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) -> dict:
@@ -16,7 +16,7 @@ def check(state: AgentState, runtime: Runtime[Context], config: RunnableConfig) 
     ctx = runtime.context
     question = state.questions[state.question_index]
     record, ids = node_call(state, ctx, config, "check", check_task(question, state.answer))
-    verdict = parse_verdict(record.answer)
+    verdict = read_verdict(record.answer, record.reply_format)
     forced = ctx.check_verdict == "reject_once" and state.attempts == 1
     accepted = verdict.accepted and not forced
     note = "; ".join(filter(None, [verdict.fallback, "rejected by check_verdict=reject_once" if forced else ""]))

@@ -24,15 +24,24 @@ from collections.abc import Callable
 from lab.errors import UserError
 
 # Role texts: module constants, formatted inside the nodes.
-PLAN_ROLE = (
-    "Role: planner. Do not answer the question yet. Say what to look for in the manual to answer it: "
-    "write one line that starts with 'LOOK FOR:' followed by up to three search terms separated by semicolons."
-)
+PLAN_ROLE = "Role: planner. Do not answer the question yet. Say what to look for in the manual to answer it."
 ANSWER_ROLE = "Role: answerer. Answer the question in one or two sentences, using only the manual and the plan."
-CHECK_ROLE = (
-    "Role: checker. Judge whether the answer is correct and supported by the manual. Start your reply "
-    "with one word, ACCEPT or REJECT, then give one short reason."
-)
+CHECK_ROLE = "Role: checker. Judge whether the answer is correct and supported by the manual."
+# How the planner and the checker are asked to reply, per ``Context.replies``. The text ends the
+# node's task (after the manual in every layout), so the static prefix is the same bytes whatever
+# the format; under json_schema the endpoint also holds the reply to the schema
+# (prompts.agent_output.response_format), and the text names the schema's fields so the model's
+# first tokens already follow it.
+REPLY_FORMATS = {
+    "json_schema": {
+        "plan": 'Reply with JSON only: {"look_for": [one to three search terms, a few words each]}.',
+        "check": 'Reply with JSON only: {"verdict": "ACCEPT" or "REJECT", "reason": a few words}.',
+    },
+    "free_text": {
+        "plan": "Write one line that starts with 'LOOK FOR:' followed by up to three search terms separated by semicolons.",
+        "check": "Start your reply with one word, ACCEPT or REJECT, then give one short reason.",
+    },
+}
 # The system text of ``per_node_system``: the role first, as agent templates write it.
 PER_NODE_SYSTEM = "{role}\n\n{prefix}"
 # The node's own message of ``shared_prefix``: the role after the manual, then the task.
@@ -128,18 +137,29 @@ def get_conversation(name: str) -> Callable[[list[tuple[str, str]]], list[dict]]
         raise UserError(f"unknown conversation mode {name!r}; valid modes: {', '.join(CONVERSATIONS)}") from None
 
 
+def with_reply_format(node: str, task: str, replies: str) -> str:
+    """``task`` followed by how ``node`` is asked to reply (the answer node replies in prose)."""
+    reply_format = REPLY_FORMATS[replies].get(node)
+    return f"{task}\n\n{reply_format}" if reply_format else task
+
+
 def node_messages(layout: str, conversation: str, prefix: str, node: str, task: str,
-                  turns: list[tuple[str, str]]) -> list[dict]:  # fmt: skip
+                  turns: list[tuple[str, str]], replies: str = "json_schema") -> list[dict]:  # fmt: skip
     """The chat messages of one agent node's call: ``prefix`` is the static prefix (system text +
-    manual), ``turns`` the earlier (question, answer) turns of the conversation."""
+    manual), ``turns`` the earlier (question, answer) turns of the conversation, ``replies`` the
+    reply format asked of the planner and the checker."""
+    task = with_reply_format(node, task, replies)
     return get_agent_layout(layout)(prefix, NODE_ROLES[node], task, get_conversation(conversation)(turns))
 
 
 CHECK_VERDICTS = ("model", "reject_once")
 
 
-def check_agent_settings(layout: str, conversation: str, check_verdict: str, answer_retries: int) -> None:
+def check_agent_settings(layout: str, conversation: str, check_verdict: str, answer_retries: int,
+                         replies: str = "json_schema") -> None:  # fmt: skip
     """Refuse unknown agent settings (``Context`` fields) with the valid ones, before anything starts."""
+    if replies not in REPLY_FORMATS:
+        raise UserError(f"unknown replies {replies!r}; valid: {', '.join(REPLY_FORMATS)}")
     get_agent_layout(layout)
     get_conversation(conversation)
     if check_verdict not in CHECK_VERDICTS:

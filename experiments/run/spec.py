@@ -110,7 +110,8 @@ class RunSpec:
                      "truncate_manual": True if args.manual_tokens else None, "max_tokens": args.max_tokens}  # fmt: skip
         context, context_sources = resolve_with_sources(Context, given_ctx, env=env)
         get_layout(context.layout)  # an unknown LMLAB_LAYOUT fails here, listing the valid ones
-        check_agent_settings(context.agent_layout, context.conversation, context.check_verdict, context.answer_retries)
+        check_agent_settings(context.agent_layout, context.conversation, context.check_verdict, context.answer_retries,
+                             context.replies)
         if (langfuse := langfuse_settings(env)).error:
             raise UserError(langfuse.error)
         questions = saved_questions or (load_questions(args.questions_file) if args.questions_file else

@@ -1,9 +1,10 @@
 """The agent graph on the real stack, through the agent scenario: both layouts, the retry edge,
-malformed planner output and follow-up turns, in one small run.
+structured replies and follow-up turns, in one small run.
 
-With ``--max-tokens 1`` every planner reply is one token, never a well-formed ``LOOK FOR:`` line,
-so every plan falls back (and says so); ``LMLAB_CHECK_VERDICT=reject_once`` makes the first check
-of each question reject, so every question takes the retry edge back to ``answer`` once.
+``--max-tokens 1`` cuts every answer to one token, while the planner and the checker reply in JSON
+held to their schemas (structured outputs) under their own token cap, so none of their replies
+falls back; ``LMLAB_CHECK_VERDICT=reject_once`` makes the first check of each question reject, so
+every question takes the retry edge back to ``answer`` once.
 """
 
 import json
@@ -44,16 +45,22 @@ def test_the_cache_figures_pass_and_only_wall_time_may_miss_under_load(agent_run
         assert f"]({chart})" in report and (out / chart).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_every_question_takes_the_retry_edge_once_and_every_malformed_plan_falls_back(agent_run):
+def test_every_question_takes_the_retry_edge_once_and_no_structured_reply_falls_back(agent_run):
     _, _, df = agent_run
+    fallback = df["fallback"].astype("string").fillna("")
     for (_, _), calls in df.groupby(["session", "question_id"]):
         assert list(calls["node"]) == NODES_WITH_RETRY
-        checks = calls[calls["node"] == "check"]
-        assert "rejected by check_verdict=reject_once" in checks["fallback"].iloc[0]
-        assert "reject_once" not in str(checks["fallback"].iloc[1])
-    plans = df[df["node"] == "plan"]
-    assert (plans["completion_tokens"] == 1).all()
-    assert plans["fallback"].str.contains("looked for the question's words").all()
+        checks = fallback[calls.index[calls["node"] == "check"]]
+        assert checks.iloc[0] == "rejected by check_verdict=reject_once"
+        assert checks.iloc[1] == ""
+    # The endpoint held every plan and verdict to its schema: each parsed, none fell back.
+    judged = df[df["node"].isin(["plan", "check"])]
+    assert (judged["reply_format"] == "json_schema").all()
+    assert (judged["completion_tokens"] > 1).all()
+    assert (fallback[df["node"] == "plan"] == "").all(), df.loc[df["node"] == "plan", ["answer", "fallback"]]
+    assert (df.loc[df["node"] == "answer", "completion_tokens"] == 1).all()
+    summary = json.loads((agent_run[1] / "summary.json").read_text())["scenarios"]["agent"]["comparison"]["variants"]
+    assert all(v["fallbacks"] == 3 for v in summary.values())  # the three forced rejections, nothing else
 
 
 def test_shared_prefix_is_cold_once_per_manual_and_per_node_system_once_per_node(agent_run):

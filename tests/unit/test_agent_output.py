@@ -1,8 +1,11 @@
-"""Reading a small model's plan and verdict: malformed replies fall back, and say that they did."""
+"""Reading a small model's plan and verdict: the JSON schemas the endpoint holds them to, and
+the free-text reading for endpoints that refuse one; malformed replies fall back, and say that they did."""
+
+import json
 
 import pytest
 
-from prompts.agent_output import parse_plan, parse_verdict
+from prompts.agent_output import MAX_TERMS, PlanReply, VerdictReply, parse_plan, parse_verdict, read_plan, read_verdict, response_format
 
 QUESTION = "What does the assert statement do?"
 
@@ -49,3 +52,54 @@ def test_the_first_verdict_word_decides(reply, accepted, reason):
 def test_a_reply_without_a_verdict_accepts_so_the_graph_never_loops_on_noise():
     verdict = parse_verdict("The answer mentions assert.")
     assert verdict.accepted and "neither ACCEPT nor REJECT" in verdict.fallback
+
+
+@pytest.mark.parametrize("node", ["plan", "check"])
+def test_each_schema_is_a_strict_openai_json_schema(node):
+    rf = response_format(node)
+    assert rf["type"] == "json_schema" and rf["json_schema"]["strict"] is True
+    schema = rf["json_schema"]["schema"]
+    # What strict mode asks: every property required, none other allowed.
+    assert schema["additionalProperties"] is False and set(schema["required"]) == set(schema["properties"])
+    json.dumps(rf)  # it travels as JSON in the request body
+
+
+def test_the_schemas_bound_the_reply_so_a_small_token_cap_fits_it():
+    plan = response_format("plan")["json_schema"]["schema"]["properties"]["look_for"]
+    assert plan["maxItems"] == MAX_TERMS and plan["minItems"] == 1 and plan["items"]["maxLength"] <= 60
+    check = response_format("check")["json_schema"]["schema"]["properties"]
+    assert check["verdict"]["enum"] == ["ACCEPT", "REJECT"] and check["reason"]["maxLength"] <= 160
+    assert list(check) == ["verdict", "reason"]  # the verdict comes first, as the free-text reading expects
+
+
+def test_a_json_plan_gives_its_terms():
+    plan = read_plan('{"look_for": ["assert statement", " AssertionError "]}', QUESTION)
+    assert (plan.terms, plan.fallback) == (["assert statement", "AssertionError"], "")
+    assert PlanReply.model_validate_json('{"look_for": ["x"]}').look_for == ["x"]
+
+
+@pytest.mark.parametrize(("reply", "why"), [
+    ('{"look_for": ["assert", "Asser', "json_invalid"),  # cut off at the token cap
+    ("LOOK FOR: assert", "json_invalid"),  # an endpoint that ignored the schema
+    ('{"look_for": []}', "too_short at look_for"),
+    ('{"look_for": ["  ", "."]}', "look_for without terms"),
+])  # fmt: skip
+def test_a_json_plan_that_does_not_parse_falls_back_to_the_questions_words_and_says_why(reply, why):
+    plan = read_plan(reply, QUESTION)
+    assert plan.terms == ["assert", "statement"] and why in plan.fallback
+
+
+def test_a_json_verdict_decides_and_gives_its_reason():
+    verdict = read_verdict('{"verdict": "REJECT", "reason": " too vague "}')
+    assert (verdict.accepted, verdict.reason, verdict.fallback) == (False, "too vague", "")
+    assert VerdictReply.model_validate_json('{"verdict": "ACCEPT", "reason": ""}').verdict == "ACCEPT"
+
+
+def test_a_json_verdict_that_does_not_parse_accepts_and_says_so():
+    verdict = read_verdict('{"verdict": "REJ')
+    assert verdict.accepted and "not a VerdictReply" in verdict.fallback
+
+
+def test_free_text_replies_are_read_as_before():
+    assert read_plan("LOOK FOR: assert; raise", QUESTION, "free_text") == parse_plan("LOOK FOR: assert; raise", QUESTION)
+    assert read_verdict("REJECT: vague", "free_text") == parse_verdict("REJECT: vague")

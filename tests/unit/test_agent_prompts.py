@@ -107,3 +107,11 @@ def test_unknown_layouts_and_modes_list_the_valid_ones(layout, conversation, mes
 def test_bad_agent_settings_are_refused_with_the_valid_ones(settings, message):
     with pytest.raises(UserError, match=message):
         check_agent_settings(*settings)
+
+
+@pytest.mark.parametrize("layout", ["shared_prefix", "per_node_system"])
+@pytest.mark.parametrize("node", ["plan", "check"])
+def test_the_reply_format_is_asked_after_the_manual_so_both_formats_share_the_cached_prefix(tok, prefix_ids, layout, node):
+    json_ids, free_ids = (tok.chat_ids(node_messages(layout, "independent", static_prefix(MANUAL, "edition 1"), node, TASKS[node], [], replies))
+                          for replies in ("json_schema", "free_text"))  # fmt: skip
+    assert json_ids != free_ids and common_prefix_len(json_ids, free_ids) > len(prefix_ids)

@@ -81,7 +81,7 @@ class ToolLoop(Scenario):
         configs = {c: config_settings(base, c) for c in CONFIGS}
         sessions = [
             Session(
-                name=f"{self.name}-{config}-r{r}", repeat=r, questions=questions_for(r, opts.questions),
+                name=f"{self.name}-{config}-r{r}", repeat=r, questions=questions_for(r, opts.questions, opts.question_pool),
                 variants=[config] * opts.questions, edition=f"edition {opts.run_id}-{config}-{r}",
                 # The chunk size also aligns the manual cut and the prediction to this stack's chunks.
                 context=replace(opts.context, chunk_size=s.chunk_size).on(s), client=TOOL_LOOP_GRAPH,
