@@ -8,6 +8,7 @@ stopped when the run ends (unless --keep-stack); a stack the run found running i
 """
 
 import time
+from collections.abc import Callable
 
 from serving.launcher import Stack
 from serving.router import switch_policy
@@ -60,6 +61,28 @@ class Stacks:
         Stack(settings).down(quiet=True)
         self._in_use.pop(settings.name, None)
         self._ours.pop(settings.name, None)
+
+    def one_at_a_time(self, configs: dict[str, StackSettings], sessions_of: Callable[[str], list],
+                      run: Callable[[object], None], prepare: Callable[[StackSettings], None] | None = None) -> None:
+        """Run each configuration's sessions (``sessions_of(config)``) on its own stack, one stack at a time
+        (there is memory for one): the others are stopped before a configuration's stack starts
+        (``prepare`` first, where given), and it is stopped after its sessions, also on failure."""
+        for config, settings in configs.items():
+            todo = sessions_of(config)
+            if not todo:
+                continue
+            if not self.running(settings):  # a stack already running with these settings is used as it is
+                for other in configs.values():
+                    if other.name != settings.name:
+                        self.stop(other)
+                if prepare is not None:
+                    prepare(settings)
+                self.use(settings)
+            try:
+                for session in todo:
+                    run(session)
+            finally:
+                self.stop(settings)
 
     def close(self) -> None:
         """Stop every stack this run started and left running, unless the run keeps them."""

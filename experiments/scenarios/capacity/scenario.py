@@ -260,24 +260,14 @@ class Capacity(Scenario):
 
     # ----- execute -----
     def run(self, plan: CapacityPlan, executor) -> None:
-        """One configuration at a time, each on its own stack, stopped before the next starts."""
-        stacks = plan.stacks
-        for config, settings in plan.configs.items():
-            todo = [s for s in plan if s.name.startswith(f"{self.name}-{config}-")]
-            if not todo:
-                continue
-            if not stacks.running(settings):  # the run's own stack is vllm_only's: used as it is
-                for other in plan.configs.values():  # there is memory for one
-                    if other.name != settings.name:
-                        stacks.stop(other)
-                if settings.lmcache and settings.disk_path is not None:
-                    clear_own_disk(settings)
-                stacks.use(settings)
-            try:
-                for s in todo:
-                    executor.session(s)
-            finally:
-                stacks.stop(settings)
+        """One configuration at a time, each on its own stack, stopped before the next starts; the run's
+        own stack is vllm_only's, used as it is. A configuration with a disk tier starts on an empty one."""
+        def empty_disk(settings: StackSettings) -> None:
+            if settings.lmcache and settings.disk_path is not None:
+                clear_own_disk(settings)
+
+        plan.stacks.one_at_a_time(plan.configs, lambda config: [s for s in plan if s.name.startswith(f"{self.name}-{config}-")],
+                                  executor.session, prepare=empty_disk)  # fmt: skip
 
     # ----- analyse -----
     def comparison(self, df: pd.DataFrame, plan: CapacityPlan | None = None) -> dict:

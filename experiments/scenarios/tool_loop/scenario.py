@@ -93,21 +93,8 @@ class ToolLoop(Scenario):
 
     def run(self, plan: ToolLoopPlan, executor) -> None:
         """One configuration at a time, each on its own stack, stopped before the next starts (memory for one)."""
-        stacks = plan.stacks
-        for config, settings in plan.configs.items():
-            todo = [s for s in plan if s.name.startswith(f"{self.name}-{config}-")]
-            if not todo:
-                continue
-            if not stacks.running(settings):
-                for other in plan.configs.values():
-                    if other.name != settings.name:
-                        stacks.stop(other)
-                stacks.use(settings)
-            try:
-                for s in todo:
-                    executor.session(s)
-            finally:
-                stacks.stop(settings)
+        plan.stacks.one_at_a_time(plan.configs, lambda config: [s for s in plan if s.name.startswith(f"{self.name}-{config}-")],
+                                  executor.session)  # fmt: skip
 
     def comparison(self, df: pd.DataFrame, plan: ToolLoopPlan | None = None) -> dict:
         allowance = plan.allowance if plan is not None else DEFAULT_ALLOWANCE
