@@ -2,7 +2,7 @@
 configurations run one after another, each on a stack of its own:
 
 - ``lmcache_256``: LMCache alone (vLLM's prefix cache off) at its default 256-token chunk (the run's own stack);
-- ``lmcache_64``: LMCache alone at 64-token chunks (``<name>-lmcache_64``);
+- ``lmcache_128``: LMCache alone at 128-token chunks (``<name>-lmcache_128``);
 - ``vllm_prefix``: vLLM's prefix cache on in front of LMCache at 256 (``<name>-vllm_prefix``).
 
 Each question is worked on for ``Context.tool_turns`` turns of the tool-loop graph (graphs/tool_loop.py):
@@ -25,10 +25,10 @@ from graphs.context import Context
 from serving.capacity import VLLM_CPU_BLOCK_TOKENS
 from serving.settings import SCENARIO_PORTS, StackSettings
 
-SMALL_CHUNK = 64
+SMALL_CHUNK = 128  # half the default; LMCache's chunk must be a multiple of vLLM's block (128 on its CPU backend): vLLM refuses 64
 # vLLM's CUDA backend's default block size (its CPU backend's is VLLM_CPU_BLOCK_TOKENS).
 VLLM_GPU_BLOCK_TOKENS = 16
-CONFIGS = ("lmcache_256", "lmcache_64", "vllm_prefix")
+CONFIGS = ("lmcache_256", "lmcache_128", "vllm_prefix")
 
 
 def config_settings(base: StackSettings, config: str) -> StackSettings:
@@ -36,7 +36,7 @@ def config_settings(base: StackSettings, config: str) -> StackSettings:
     root = base.name.removesuffix("-lmcache_256")
     return {
         "lmcache_256": base,
-        "lmcache_64": replace(base, name=f"{root}-lmcache_64", chunk_size=SMALL_CHUNK, prefix_caching=False),
+        "lmcache_128": replace(base, name=f"{root}-lmcache_128", chunk_size=SMALL_CHUNK, prefix_caching=False),
         "vllm_prefix": replace(base, name=f"{root}-vllm_prefix", prefix_caching=True),
     }[config]
 
@@ -49,7 +49,7 @@ def allowance_of(settings: StackSettings) -> int:
 
 
 # Without the plan (a report rebuilt from results.csv), the allowances of the cpu profile's defaults.
-DEFAULT_ALLOWANCE = {"lmcache_256": 256, "lmcache_64": SMALL_CHUNK, "vllm_prefix": VLLM_CPU_BLOCK_TOKENS}
+DEFAULT_ALLOWANCE = {"lmcache_256": 256, "lmcache_128": SMALL_CHUNK, "vllm_prefix": VLLM_CPU_BLOCK_TOKENS}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class ToolLoop(Scenario):
     bench_args = {"questions": 3, "repeats": 1}
     baseline = "lmcache_256"
     charts = ((uncached_per_turn, "Tool loop: uncached tokens per turn, per cache configuration"),)
-    description = "a tool loop's appended turns under LMCache at 256 and 64-token chunks and with vLLM's prefix cache in front"
+    description = "a tool loop's appended turns under LMCache at 256 and 128-token chunks and with vLLM's prefix cache in front"
     needs_launcher = True
     calls_per_question = Context().tool_turns
 
