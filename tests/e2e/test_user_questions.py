@@ -133,7 +133,7 @@ def test_every_tier_keeps_the_verdict_of_vllms_own_cache_hit(tiers_env, mine):
     explains as a near tie."""
     out = mine / "run"
     proc = run_cli("experiments.run_graph", "--scenario", "equivalence", "--manual", str(mine / "my.txt"),
-                   "--questions-file", str(mine / "my.csv"), "--repeats", "2", "--max-tokens", "12",
+                   "--questions-file", str(mine / "my.csv"), "--repeats", "1", "--max-tokens", "12",
                    "--expect-reduction", "0", "--keep-stack", "--out", str(out), env={**NO_LANGFUSE_ENV, **tiers_env})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     found = rows(out)
