@@ -8,6 +8,7 @@ from clients.endpoint import Endpoint
 from lab.errors import UserError
 from lab.paths import lab_home
 from lab.settings import check_profile
+from serving.capacity import VLLM_CPU_BLOCK_TOKENS
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 
@@ -88,7 +89,7 @@ class StackSettings:
         default=2.0,
         metadata={"description": "LMCache L1 (CPU memory) size, GiB: a /dev/shm pool on cpu, LMCache's CPU tier inside vLLM on gpu (default a quarter of host memory)."},
     )
-    chunk_size: int = field(default=256, metadata={"description": "LMCache chunk size in tokens: hits come in whole chunks."})
+    chunk_size: int = field(default=256, metadata={"description": "LMCache chunk size in tokens: hits come in whole chunks (on cpu a multiple of vLLM's 128-token block)."})
     disk_dir: str = field(
         default="",
         metadata={"description": "LMCache disk (L2) tier folder. Empty: <LMLAB_HOME>/lmcache-disk/<name>. 'off' disables it (the gpu profile's default)."},
@@ -163,6 +164,10 @@ class StackSettings:
             raise UserError(f"LMLAB_INSTANCES={self.instances} must be at least 1")
         if self.sharing != "none" and not self.lmcache:
             raise UserError(f"LMLAB_SHARING={self.sharing} shares LMCache, but LMLAB_LMCACHE is off")
+        if not self.gpu and self.lmcache and (self.chunk_size <= 0 or self.chunk_size % VLLM_CPU_BLOCK_TOKENS):
+            # vLLM's worker refuses it too, but only after a ~45 s start ("must be a multiple of 128").
+            raise UserError(f"LMLAB_CHUNK_SIZE={self.chunk_size}: LMCache's chunk must be a multiple of vLLM's block size "
+                            f"on cpu ({VLLM_CPU_BLOCK_TOKENS} tokens); use {VLLM_CPU_BLOCK_TOKENS}, 256, ...")  # fmt: skip
         # One setting: redis=true is sharing=redis, kept so that older configurations still work.
         if self.redis and self.sharing == "none":
             object.__setattr__(self, "sharing", "redis")

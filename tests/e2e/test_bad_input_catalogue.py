@@ -24,7 +24,7 @@ The main job, ``python -m experiments.run_graph``:
   settings      a bad LMLAB_* value, a malformed LANGFUSE_BASE_URL (with keys set)
 The launcher, ``python -m serving up`` (and run_graph when it starts the stack):
   a port in use, a missing model folder, a model folder vLLM cannot load, LMCache flags the
-  server rejects, a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
+  server rejects, an LMCache chunk that is no multiple of vLLM's CPU block (128), a bad LMLAB_* value, a Redis URL that does not answer, no redis-server
   installed, too little memory for the stack, an unknown LMLAB_PROFILE, the gpu profile without
   a model, a non-loopback LMLAB_HOST without LMLAB_API_KEY
 LangGraph Studio, ``make studio``: a non-loopback LMLAB_HOST without LMLAB_API_KEY
@@ -223,6 +223,7 @@ LAUNCHER_CASES = {
     "LMCache flags the server rejects": ({"LMLAB_LMCACHE_L1_GIB": "-1"},
                                          ["lmcache exited during start-up", "'size' must be a positive integer",
                                           "python -m serving settings"]),
+    "an LMCache chunk vLLM's CPU blocks cannot hold": ({"LMLAB_CHUNK_SIZE": "64"}, ["LMLAB_CHUNK_SIZE=64", "multiple of vLLM's block size", "128"]),
     "bad environment value": ({"LMLAB_ENFORCE_EAGER": "maybe"}, ["LMLAB_ENFORCE_EAGER='maybe' is not a boolean", "true/false"]),
     "Redis URL that does not answer": ({"LMLAB_REDIS": "true", "LMLAB_REDIS_URL": "redis://127.0.0.1:{free}"},
                                        ["does not answer", "LMLAB_REDIS_URL"]),
@@ -243,7 +244,7 @@ LAUNCHER_CASES = {
                                              ["LMLAB_HOST='0.0.0.0' is not a loopback address", "vLLM would answer anyone",
                                               "set LMLAB_API_KEY", "or bind 127.0.0.1"]),
 }  # fmt: skip
-BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE", "LMLAB_ROUTER", "LMLAB_SHARING", "LMLAB_INSTANCES"}  # left out when checking what the refused stack left behind
+BAD_VALUES = {"LMLAB_ENFORCE_EAGER", "LMLAB_PROFILE", "LMLAB_ROUTER", "LMLAB_SHARING", "LMLAB_INSTANCES", "LMLAB_CHUNK_SIZE"}  # left out when checking what the refused stack left behind
 
 
 @pytest.mark.parametrize("case", LAUNCHER_CASES)
