@@ -55,6 +55,21 @@ def test_no_local_count_against_another_server_or_for_a_scenario_that_picks_its_
     check_manual_fits(RunSpec.build(scenario="sweep", manual_tokens=9000, env={}))
 
 
+def test_a_manual_whose_bytes_fit_is_not_counted(tmp_path, monkeypatch):
+    """No tokenizer makes more tokens than bytes: a manual whose bytes fit needs no tokenizer (seconds saved on every run)."""
+    def never(stack, log):
+        raise AssertionError("counted")
+
+    monkeypatch.setattr(manual_fit, "local_counter", never)
+    check_manual_fits(RunSpec.build(scenario="cold_hit", env={}))  # the built-in manual at its default budget
+    small = tmp_path / "small.md"
+    small.write_text("word " * 1000)  # 5,000 bytes
+    check_manual_fits(RunSpec.build(scenario="cold_hit", manual=str(small), env={}))
+    (tmp_path / "big.md").write_text("word " * 2000)  # 10,000 bytes: may not fit, so it is counted
+    with pytest.raises(AssertionError, match="counted"):
+        check_manual_fits(RunSpec.build(scenario="cold_hit", manual=str(tmp_path / "big.md"), env={}))
+
+
 def test_a_model_folder_the_tokenizer_cannot_read_is_left_to_the_launcher(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
     assert manual_fit.local_counter(replace(StackSettings(), model_dir=str(tmp_path)), log=lambda *a: None) is None
