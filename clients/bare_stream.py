@@ -64,11 +64,9 @@ def stream_chat(
                     continue
                 response_id = response_id or chunk.get("id")
                 for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        if first is None:
-                            first = time.perf_counter()
-                        parts.append(text)
+                    if first is None:  # the role chunk, sent with the first token (clients.stream_result)
+                        first = time.perf_counter()
+                    parts.append((choice.get("delta") or {}).get("content") or "")
                 usage = chunk.get("usage") or usage
     except httpx.TransportError:
         raise ServerGone(f"lost the connection to vLLM at {endpoint.url} during a call") from None

@@ -48,14 +48,14 @@ def chat_model(endpoint: Endpoint, max_tokens: int, temperature: float, logprobs
 
 
 def stream_timed(llm: ChatOpenAI, messages: list[dict], config: RunnableConfig | None = None) -> StreamResult:
-    """Stream one call. TTFT runs from sending the request to the first chunk with content, as in
-    vLLM's own benchmarks; usage comes from the final chunk."""
+    """Stream one call. TTFT runs from sending the request to the first chunk (``clients.stream_result``);
+    usage comes from the final chunk."""
     started_at = time.time()
     start = time.perf_counter()
     first = None
     message = None
     for chunk in llm.stream(messages, config=config):
-        if first is None and chunk.content:
+        if first is None:  # the role chunk, sent with the first token (content may still be empty)
             first = time.perf_counter()
         message = chunk if message is None else message + chunk
     end = time.perf_counter()

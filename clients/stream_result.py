@@ -1,8 +1,11 @@
 """What one streamed chat call gave, the same from either streamer (``clients.chat_stream`` through
 langchain-openai, ``clients.bare_stream`` through httpx).
 
-TTFT runs from sending the request to the first streamed chunk with content, as in vLLM's own
-benchmarks; usage, cached tokens included, comes from the final chunk (``stream_options.include_usage``).
+TTFT runs from sending the request to the first streamed chunk with a choice: vLLM sends it (the
+role, empty content) with the first generated token, and its own benchmark
+(``vllm/benchmarks/lib/endpoint_request_func.py``) and LangFuse's completion start time count from it.
+Waiting for text instead would add decode steps whenever the first tokens are pieces of one
+multi-byte character (``λ``, CJK), which vLLM streams as empty content; usage, cached tokens included, comes from the final chunk (``stream_options.include_usage``).
 """
 
 from dataclasses import asdict, dataclass
@@ -24,8 +27,8 @@ class StreamResult:
 
     @classmethod
     def timed(cls, started_at: float, start: float, first: float | None, end: float, **figures) -> "StreamResult":
-        """From ``time.time()`` at the send and ``perf_counter`` readings at the send, the first content
-        chunk (None: none came, TTFT is then the whole call) and the end; ``figures``: usage and answer."""
+        """From ``time.time()`` at the send and ``perf_counter`` readings at the send, the first chunk
+        (None: none came, TTFT is then the whole call) and the end; ``figures``: usage and answer."""
         return cls(started_at=round(started_at, 3), ttft_ms=round(((first or end) - start) * 1000, 2),
                    total_ms=round((end - start) * 1000, 2), **figures)  # fmt: skip
 

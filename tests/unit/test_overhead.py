@@ -79,7 +79,7 @@ def test_sse_lines_are_parsed_and_done_is_skipped():
     assert parse_sse_line("") is None
 
 
-def test_bare_client_times_the_first_content_chunk_and_reads_usage_from_the_last():
+def test_bare_client_times_the_first_chunk_and_reads_usage_from_the_last():
     # A stream recorded from the real vLLM server, replayed: the first chunk carries only the role.
     recorded = (FIXTURES / "chat_stream.txt").read_bytes()
     sent = []
