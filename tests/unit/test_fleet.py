@@ -45,10 +45,10 @@ def test_the_router_starts_last_in_front_of_every_instance_with_its_policy():
     assert router.port == 9400 and router.health_url == "http://127.0.0.1:9400/health"
 
 
-def test_a_fleet_starts_in_waves_redis_then_every_lmcache_then_every_vllm_then_the_router():
+def test_a_fleet_starts_in_waves_redis_then_every_lmcache_beside_its_vllm_then_the_router():
     names = [[s.name for s in wave] for wave in start_waves(plan(fleet(router="round_robin", sharing="redis"), "/models/m"))]
-    assert names == [["redis"], ["lmcache", "lmcache-1"], ["vllm", "vllm-1"], ["router"]]
-    assert [[s.name for s in w] for w in start_waves(plan(fleet(), "/models/m"))] == [["lmcache", "lmcache-1"], ["vllm", "vllm-1"]]
+    assert names == [["redis"], ["lmcache", "vllm", "lmcache-1", "vllm-1"], ["router"]]
+    assert [[s.name for s in w] for w in start_waves(plan(fleet(), "/models/m"))] == [["lmcache", "vllm", "lmcache-1", "vllm-1"]]
 
 
 def test_with_a_router_the_stack_endpoint_is_the_router_and_its_ports_are_checked():
