@@ -51,6 +51,7 @@ def stream_chat(
     usage: dict = {}
     first = None
     response_id = None
+    served_by = ""
     started_at = time.time()
     start = time.perf_counter()
     try:
@@ -63,6 +64,7 @@ def stream_chat(
                 if chunk is None:
                     continue
                 response_id = response_id or chunk.get("id")
+                served_by = chunk.get("system_fingerprint") or served_by
                 for choice in chunk.get("choices") or []:
                     if first is None:  # the role chunk, sent with the first token (clients.stream_result)
                         first = time.perf_counter()
@@ -78,6 +80,7 @@ def stream_chat(
         cached_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
         answer="".join(parts),
         response_id=response_id or "",
+        served_by=served_by,
     )
 
 

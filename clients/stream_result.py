@@ -23,6 +23,7 @@ class StreamResult:
     # vLLM's request id (chatcmpl-...), which LMCache's log lines name; "" where the streamer does not
     # see it (langchain-openai keeps no chunk id of a chat completion stream).
     response_id: str = ""
+    served_by: str = ""  # the system_fingerprint of the stream's last chunk (``CallRecord.served_by``)
     answer_logprobs: str = ""  # JSON, where logprobs were asked for (``chat_stream._compact_logprobs``)
 
     @classmethod

@@ -34,6 +34,10 @@ class CallRecord:
     node: str = _col("")  # the graph node that made the call (qa graph: generate)
     turn: int | None = _col()  # conversation turn, where a scenario has turns
     instance: str = _col("")  # the serving instance that answered, where known
+    # The server's name for itself on the stream's last chunk (its system_fingerprint): the lab's vLLM
+    # instances stamp their own name (vllm, vllm-1, ...), so behind a router it names the one that
+    # answered, under concurrency too. "" where the streamer does not see it (langchain-openai drops it).
+    served_by: str = _col("")
     tier: str = _col("")  # the cache tier a scenario set up for the call, where it sets one
     layout: str = _col("")
     manual_tokens: int | None = _col(summary="median")  # the manual alone, as the model sees it
@@ -70,6 +74,10 @@ class CallRecord:
     reply_format: str = _col("")
     fallback: str = _col("")
     tool_call: str = _col("")  # the tool call a tool-loop turn's reply led to, e.g. find_section('assert')
+    # A multi-tenant load's labels (fleet_load): the tenant (manual) the session asks about, and the
+    # sessions at once in the call's load step.
+    tenant: str = _col("")
+    load_step: int | None = _col()
     # The working set a scenario keeps in rotation (capacity): its size, the pass, the visiting order,
     # the tokens a cache can serve per visit, and LMCache's own usage and eviction counters after the call.
     working_set_manuals: int | None = _col()

@@ -61,12 +61,12 @@ def router(settings: StackSettings) -> Service:
         "--log-level", "info",
     ]  # fmt: skip
     if settings.router == "kv_aware":
-        # kv_aware routes on the KV each worker reports: one ZMQ source per worker. With vLLM's prefix
-        # cache off, only LMCache's connector could publish (in its chunks); on the CPU build it
-        # published nothing (docs/fleet.md). vLLM's own events (prefix cache on) are untested here.
+        # kv_aware routes on the KV each worker reports: one ZMQ source per worker, vLLM's own events
+        # (its prefix cache must be on; LMCache 0.5.6's multiprocess server relays none on the CPU
+        # build, docs/fleet.md). The router hashes token ids itself, in vLLM's block size.
         for i, worker in enumerate(workers):
             argv += ["--kv-event-source", f"{worker}={settings.kv_events_endpoint(i)}"]
-        argv += ["--kv-event-block-size", str(settings.chunk_size), "--kv-event-model", settings.served_model_name]
+        argv += ["--kv-event-block-size", str(settings.vllm_block_tokens), "--kv-event-model", settings.served_model_name]
     # The router passes a client's Authorization header on to the workers, so no key goes on its command line.
     return Service(name="router", argv=argv, port=settings.router_port, health_url=f"http://{settings.host}:{settings.router_port}/health")
 
@@ -139,6 +139,9 @@ def vllm_cpu(settings: StackSettings, model_dir: Path | str, i: int) -> Service:
             },
         }
         args += ["--kv-transfer-config", json.dumps(connector)]
+    # Each instance stamps its own name as the system_fingerprint of its responses: behind a router,
+    # a call's last chunk then says which instance answered it (vLLM 0.32's --fingerprint-mode).
+    args += ["--fingerprint-mode", "custom", "--fingerprint-value", _name("vllm", i)]
     gib = settings.kv_cache_gib
     env = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
     if float(gib).is_integer():
@@ -183,8 +186,11 @@ def _vllm(settings: StackSettings, model_dir: Path | str, i: int, engine_args: l
     if not settings.prefix_caching:
         args.append("--no-enable-prefix-caching")
     if settings.kv_events:
-        events = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": settings.kv_events_endpoint(i)}
-        args += ["--kv-events-config", json.dumps(events)]
+        # vLLM publishes a BlockStored event for each block its prefix cache keeps (none with it off);
+        # a kv_aware router asks every worker to render each request (/v1/chat/completions/render,
+        # served with --enable-scale-out) and hashes its token ids in blocks of --block-size.
+        events = {"enable_kv_cache_events": True, "publisher": "zmq", "endpoint": settings.kv_events_bind(i), "topic": ""}
+        args += ["--kv-events-config", json.dumps(events), "--block-size", str(settings.vllm_block_tokens), "--enable-scale-out"]
     if settings.enforce_eager:
         args.append("--enforce-eager")
     return Service(

@@ -1,5 +1,6 @@
 """Every setting of the local stack, in one dataclass with descriptions and ``LMLAB_*`` fallbacks."""
 
+import ipaddress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,6 +34,7 @@ SCENARIO_PORTS: dict[str, dict[str, int]] = {
     "soak": {"vllm_port": 8170, "lmcache_port": 5610, "lmcache_http_port": 8091},
     "tool_loop": {"vllm_port": 8180, "lmcache_port": 5630, "lmcache_http_port": 8092},
     "fleet": {"vllm_port": 8200, "lmcache_port": 5620, "lmcache_http_port": 8210, "router_port": 8220, "redis_port": 6392},
+    "fleet_load": {"vllm_port": 8230, "lmcache_port": 5640, "lmcache_http_port": 8240, "router_port": 8250, "redis_port": 6393},
 }  # fmt: skip
 
 
@@ -299,7 +301,26 @@ class StackSettings:
         return bool(self.router)
 
     def kv_events_endpoint(self, i: int) -> str:
+        """Where a kv_aware router reads instance i's KV events."""
         return f"tcp://{self.host}:{self.kv_events_port + i}"
+
+    def kv_events_bind(self, i: int) -> str:
+        """The endpoint instance i's vLLM publishes its KV events on. vLLM 0.32 binds only an endpoint
+        with "*" or "::" in it (``vllm/distributed/kv_events.py``, ``_is_bind_endpoint``) and connects
+        to any other, and so does the router: nobody would listen. The IPv4-mapped form of the stack's
+        host binds that address alone (127.0.0.1 by default), where "*" would offer the events, the
+        prompts' token ids, to the network."""
+        try:
+            mapped = ipaddress.IPv4Address(self.host)
+        except ValueError:
+            return f"tcp://*:{self.kv_events_port + i}"  # a host name or IPv6: every interface
+        return f"tcp://*:{self.kv_events_port + i}" if mapped.is_unspecified else f"tcp://[::ffff:{mapped}]:{self.kv_events_port + i}"
+
+    @property
+    def vllm_block_tokens(self) -> int:
+        """vLLM's KV block size: its KV events carry blocks of this many tokens, and a kv_aware router
+        hashes each request in blocks of the same size (vLLM's defaults: 128 on CPU, 16 on CUDA)."""
+        return 16 if self.gpu else VLLM_CPU_BLOCK_TOKENS
 
     def memory_estimate_gib(self) -> float:
         """Rough host memory the stack needs: per instance ~3 GiB of vLLM itself and its KV cache, per

@@ -102,6 +102,18 @@ def stack(stack_settings):
         s.down()
 
 
+@pytest.fixture(scope="session")
+def tiers_env(tmp_path_factory):
+    """The environment of the tiers scenario's own stack (tiers and equivalence run on it with
+    ``--keep-stack``): the tests of both modules that run them share one stack, stopped at the end."""
+    from tests.e2e.helpers import own_stack_env, settings_from
+
+    env = own_stack_env(tmp_path_factory.mktemp("tiers"))
+    yield env
+    with pytest.MonkeyPatch.context() as mp:
+        Stack(settings_from(env, mp)).down(quiet=True)
+
+
 @pytest.fixture(autouse=True)
 def _revive_the_shared_stack(request):
     """vLLM's engine can die when a request is aborted while LMCache still moves its KV: an upstream

@@ -7,6 +7,7 @@ from experiments.scenarios.capacity.scenario import Capacity
 from experiments.scenarios.cold_hit import ColdHit, ColdHitLMCacheOnly
 from experiments.scenarios.equivalence import Equivalence
 from experiments.scenarios.fleet.scenario import FleetScenario
+from experiments.scenarios.fleet_load.scenario import FleetLoad
 from experiments.scenarios.hit_accounting.scenario import HitAccounting
 from experiments.scenarios.layouts import Layouts
 from experiments.scenarios.load import Load
@@ -21,7 +22,7 @@ from lab.registry import lookup
 
 SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in [ColdHit, ColdHitLMCacheOnly, Layouts, Tiers, Equivalence, Sharing, Sweep,
                                                             Overhead, Load, FleetScenario, Agent, Capacity, Soak, HitAccounting,
-                                                            ToolLoop]}
+                                                            ToolLoop, FleetLoad]}
 
 
 def scenario_class(name: str) -> type[Scenario]:

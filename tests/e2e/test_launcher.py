@@ -1,5 +1,5 @@
-"""The launcher: reuse, status, and nothing left behind after Ctrl-C, a stack that died without cleanup,
-or servers killed with SIGKILL.
+"""The launcher: reuse, status, and nothing left behind after Ctrl-C or a stack that died without
+cleanup (servers killed with SIGKILL: ``test_reliability.py``, after LMCache is killed mid-run).
 
 What it refuses, and how it says so, is in ``test_bad_input_catalogue.py``.
 """
@@ -11,9 +11,8 @@ import psutil
 import pytest
 
 from lab.profile import cpu_dtype
-from serving import shm
 from serving.launcher import Stack
-from tests.e2e.helpers import assert_nothing_left, own_stack_env, run_cli, settings_from, start_cli, wait_for
+from tests.e2e.helpers import assert_nothing_left, own_stack_env, settings_from, start_cli, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -64,29 +63,3 @@ def test_a_stale_state_file_is_cleaned_up(tmp_path, monkeypatch):
     assert stack.status()[0]["alive"] is False
     stack.down(quiet=True)
     assert_nothing_left(settings, [])
-
-
-def test_down_removes_what_servers_killed_with_sigkill_left_in_dev_shm(tmp_path, monkeypatch):
-    env = own_stack_env(tmp_path)
-    settings = settings_from(env, monkeypatch)
-    before = set(shm.SHM.iterdir())
-    try:
-        run = run_cli("experiments.run_graph", "--questions", "2", "--repeats", "1", "--manual-tokens", "600",
-                      "--max-tokens", "4", "--keep-stack", "--out", str(tmp_path / "run"), env=env)  # fmt: skip
-        assert run.returncode == 0, run.stderr
-        leaders = [psutil.Process(s["pid"]) for s in json.loads((settings.state_dir / "stack.json").read_text())["services"]]
-        family = [p for leader in leaders for p in [leader, *leader.children(recursive=True)]]
-        held = {path for path in shm.held_by(p.pid for p in family) if path.exists()}
-        assert any(p.name.startswith("psm_") for p in held), f"vLLM's multiprocessing segments: {held}"
-        for p in family:  # vLLM (API server, engine, worker) and the LMCache server, as the OOM killer would
-            p.kill()
-        psutil.wait_procs(family, timeout=30)
-        assert any(p.name.startswith("psm_") and p.exists() for p in held), "SIGKILL leaves them behind"
-    finally:
-        down = run_cli("serving", "down", env=env)
-    assert down.returncode == 0, down.stderr
-    assert "shared-memory files the servers left" in down.stderr
-    # /dev/shm after, against before: nothing the run's servers used is left. (Other sessions' servers
-    # may add files meanwhile: only this stack's own count.)
-    assert not (set(shm.SHM.iterdir()) - before) & held, "down removes what the killed servers held"
-    assert_nothing_left(settings, [p.pid for p in family])

@@ -3,17 +3,15 @@
 import csv
 import json
 import signal
-import stat
 import subprocess
 import time
 import uuid
 
 import psutil
 import pytest
-import redis
 
+from serving import shm
 from serving.launcher import Stack
-from tests.conftest import free_port
 from tests.e2e.helpers import (assert_nothing_left, assert_one_line_error, own_stack_env, run_cli, settings_from,
                                start_cli, wait_for)  # fmt: skip
 
@@ -80,16 +78,22 @@ def test_vllm_killed_mid_run_then_resume_completes_only_what_is_missing(tmp_path
 
 
 def test_lmcache_killed_mid_run_stops_the_run_and_no_row_claims_a_hit_it_did_not_get(tmp_path, monkeypatch):
+    """Then the rest of the stack is killed with SIGKILL too, as the OOM killer would: ``serving down``
+    removes the shared-memory files the killed servers left in /dev/shm."""
     env = own_stack_env(tmp_path)
     settings = settings_from(env, monkeypatch)
     out = tmp_path / "run"
+    before = set(shm.SHM.iterdir())
+    down = None
     try:
         proc = start_cli("experiments.run_graph", "--questions", "3", "--repeats", "3", "--manual-tokens", "600",
                          "--max-tokens", "4", "--keep-stack", "--out", str(out), env=env)  # fmt: skip
         wait_for(lambda: (out / "results.csv").exists() and len(rows(out)) >= 2, 900, "two finished calls")
         services = {s["name"]: s for s in json.loads((settings.state_dir / "stack.json").read_text())["services"]}
-        family = [p.pid for name in ("lmcache", "vllm") for p in [psutil.Process(services[name]["pid"])]
+        family = [p for name in ("lmcache", "vllm") for p in [psutil.Process(services[name]["pid"])]
                   + psutil.Process(services[name]["pid"]).children(recursive=True)]  # fmt: skip
+        held = {path for path in shm.held_by(p.pid for p in family) if path.exists()}
+        assert any(p.name.startswith("psm_") for p in held), f"vLLM's multiprocessing segments: {held}"
         killed_at = time.time()
         psutil.Process(services["lmcache"]["pid"]).kill()
         stdout, stderr = proc.communicate(timeout=600)
@@ -106,11 +110,25 @@ def test_lmcache_killed_mid_run_stops_the_run_and_no_row_claims_a_hit_it_did_not
         assert all(r["lmcache_hit_tokens"] in ("", "0") for r in after_kill), "a row claims LMCache hits after the kill"
 
         # The stack was kept: its status says the LMCache server is dead.
-        assert run_cli("serving", "status", env=env).returncode == 1
+        status = run_cli("serving", "status", env=env)
+        assert status.returncode == 1 and "lmcache" in status.stdout and "False" in status.stdout
         assert next(r for r in Stack(settings).status() if r["service"] == "lmcache")["alive"] is False
+        assert Stack(settings).running() is False
+
+        for p in family:  # what is left of it: vLLM's API server, engine and worker
+            if p.is_running():
+                p.kill()
+        psutil.wait_procs(family, timeout=30)
+        assert any(p.name.startswith("psm_") and p.exists() for p in held), "SIGKILL leaves them behind"
+        down = run_cli("serving", "down", env=env)
     finally:
         Stack(settings).down(quiet=True)
-    assert_nothing_left(settings, family)
+    assert down.returncode == 0, down.stderr
+    assert "shared-memory files the servers left" in down.stderr
+    # /dev/shm after, against before: nothing the killed servers held is left. (Other sessions' servers
+    # may add files meanwhile: only this stack's own count.)
+    assert not (set(shm.SHM.iterdir()) - before) & held, "down removes what the killed servers held"
+    assert_nothing_left(settings, [p.pid for p in family])
 
 
 def test_sigterm_during_a_run_keeps_results(stack, tmp_path):
@@ -125,33 +143,3 @@ def test_sigterm_during_a_run_keeps_results(stack, tmp_path):
     # racing LMCache's transfer (vllm-project/vllm#43226) could not take the stack down.
     assert "stopping after the call in flight" in err
     assert stack.running(), "the shared stack survives a SIGTERM to a run that uses it"
-
-
-def test_redis_requires_a_generated_password_that_reaches_no_log_or_result(tmp_path, monkeypatch):
-    env = own_stack_env(tmp_path, LMLAB_REDIS="true", LMLAB_REDIS_PORT=str(free_port()))
-    settings = settings_from(env, monkeypatch)
-    state = settings.state_dir / "stack.json"
-    out = tmp_path / "run"
-    try:
-        run = run_cli("experiments.run_graph", "--questions", "2", "--repeats", "1", "--manual-tokens", "600",
-                      "--max-tokens", "4", "--keep-stack", "--out", str(out), env=env)  # fmt: skip
-        assert run.returncode == 0, run.stderr
-        assert stat.S_IMODE(state.stat().st_mode) == 0o600, "the state file holds the password: owner only"
-        password = next(s for s in json.loads(state.read_text())["services"] if s["name"] == "redis")["secret"]
-        assert len(password) >= 24
-        url = f"redis://{settings.host}:{settings.redis_port}"
-        with pytest.raises(redis.AuthenticationError):
-            redis.Redis.from_url(url).dbsize()
-        # LMCache got the password too: its Redis tier fills with the run's KV.
-        wait_for(lambda: redis.Redis.from_url(url, password=password).dbsize() > 0, 120, "KV chunks in Redis")
-
-        # Never printed, on no command line, in no log, results file or summary.
-        said = [run.stdout, run.stderr, *(run_cli("serving", cmd, env=env).stdout for cmd in ("status", "settings"))]
-        command_lines = [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])]
-        assert not [text for text in said + command_lines if password in text]
-        for path in [*out.rglob("*"), *settings.state_dir.rglob("*")]:
-            if path.is_file() and path != state:
-                assert password not in path.read_text(errors="replace"), f"the Redis password leaked into {path}"
-    finally:
-        Stack(settings).down(quiet=True)
-    assert_nothing_left(settings, [])

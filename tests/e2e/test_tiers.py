@@ -1,25 +1,17 @@
 """Which tier served the hit, and does reuse change answers: the tiers and equivalence scenarios on
-their own real stack (vLLM's prefix cache on, restarted for the disk tier)."""
+their own real stack (vLLM's prefix cache on, restarted for the disk tier), the session's
+``tiers_env`` (``tests/conftest.py``), which ``test_user_questions.py`` runs on too."""
 
 import csv
 import json
 
 import pytest
 
-from serving.launcher import Stack
-from tests.e2e.helpers import own_stack_env, run_cli, settings_from
+from tests.e2e.helpers import run_cli
 
 pytestmark = pytest.mark.e2e
 
 SMALL = ["--repeats", "1", "--manual-tokens", "600", "--max-tokens", "6", "--expect-reduction", "0"]
-
-
-@pytest.fixture(scope="module")
-def tiers_env(tmp_path_factory):
-    env = own_stack_env(tmp_path_factory.mktemp("tiers"))
-    yield env
-    with pytest.MonkeyPatch.context() as mp:
-        Stack(settings_from(env, mp)).down(quiet=True)
 
 
 def rows_by_variant(out) -> dict:
@@ -51,15 +43,3 @@ def test_answers_from_every_tier_are_compared_with_the_cold_answer(tiers_env, tm
         assert {"tier", "position", "cold_token", "tier_token"} <= set(diff), "every difference is explained"
     for row in rows_by_variant(tmp_path).values():
         assert json.loads(row["answer_logprobs"]), "each answer carries its token logprobs"
-
-
-def test_status_reports_a_dead_lmcache_server(tiers_env, monkeypatch):
-    stack = Stack(settings_from(tiers_env, monkeypatch))
-    lmcache = next(s for s in stack._load()[1] if s.name == "lmcache")
-    server = lmcache.process()
-    server.kill()
-    server.wait(10)
-    proc = run_cli("serving", "status", env=tiers_env)
-    assert proc.returncode == 1
-    assert "lmcache" in proc.stdout and "False" in proc.stdout
-    assert stack.running() is False

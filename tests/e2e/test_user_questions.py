@@ -11,8 +11,7 @@ import pytest
 
 from observability.settings import from_env as langfuse_settings
 from observability.tracing import new_client
-from serving.launcher import Stack
-from tests.e2e.helpers import own_stack_env, run_cli, settings_from
+from tests.e2e.helpers import run_cli
 from tests.langfuse_receiver import LangfuseReceiver
 
 pytestmark = pytest.mark.e2e
@@ -117,14 +116,6 @@ def test_a_langfuse_dataset_is_the_source_and_langfuse_gets_the_scores(stack, mi
         assert on_runs[by_name[f"{run_id} {variant}"]] == float(next(r["correct"] for r in found if r["variant"] == variant))
     lab_items = [i for i in receiver.items.values() if i["datasetName"].startswith("lmcache-lab/")]
     assert {i["input"]["question"]: i["expectedOutput"] for i in lab_items} == {q: EXPECTED[q] for q in list(EXPECTED)[:2]}
-
-
-@pytest.fixture(scope="module")
-def tiers_env(tmp_path_factory):
-    env = own_stack_env(tmp_path_factory.mktemp("questions-tiers"))
-    yield env
-    with pytest.MonkeyPatch.context() as mp:
-        Stack(settings_from(env, mp)).down(quiet=True)
 
 
 def test_every_tier_keeps_the_verdict_of_vllms_own_cache_hit(tiers_env, mine):

@@ -64,16 +64,23 @@ def test_behind_a_router_every_instance_publishes_kv_events_and_kv_aware_reads_t
         return json.loads(vllm.argv[vllm.argv.index("--kv-events-config") + 1])["endpoint"]
 
     kv = by_name(fleet(router="kv_aware"))
-    assert [events_endpoint(kv[n]) for n in ("vllm", "vllm-1")] == ["tcp://127.0.0.1:9402", "tcp://127.0.0.1:9403"]
+    # vLLM binds only endpoints with "*" or "::": the IPv4-mapped loopback binds 127.0.0.1 alone.
+    assert [events_endpoint(kv[n]) for n in ("vllm", "vllm-1")] == ["tcp://[::ffff:127.0.0.1]:9402", "tcp://[::ffff:127.0.0.1]:9403"]
     argv = kv["router"].argv
     sources = [argv[i + 1] for i, a in enumerate(argv) if a == "--kv-event-source"]
     assert sources == ["http://127.0.0.1:9100=tcp://127.0.0.1:9402", "http://127.0.0.1:9101=tcp://127.0.0.1:9403"]
-    assert argv[argv.index("--kv-event-block-size") + 1] == "256"  # LMCache's chunk: its stores are the events
+    # The router hashes each request in vLLM's blocks, as vLLM's events carry them; it renders the
+    # request on every worker (--enable-scale-out serves /render).
+    assert argv[argv.index("--kv-event-block-size") + 1] == "128"
+    assert kv["vllm"].argv[kv["vllm"].argv.index("--block-size") + 1] == "128" and "--enable-scale-out" in kv["vllm"].argv
     assert {"kv_events_port": 9402, "kv_events_port + 1": 9403}.items() <= fleet(router="kv_aware").ports().items()
     # Other policies: the publishers still run (a switch to kv_aware then restarts the router alone), unread.
     rr = by_name(fleet(router="round_robin"))
-    assert events_endpoint(rr["vllm"]) == "tcp://127.0.0.1:9402" and "--kv-event-source" not in rr["router"].argv
+    assert events_endpoint(rr["vllm"]) == "tcp://[::ffff:127.0.0.1]:9402" and "--kv-event-source" not in rr["router"].argv
     assert "--kv-events-config" not in by_name(fleet())["vllm"].argv  # no router, no events
+    # Off loopback, the publisher binds the stack's address; a host name binds every interface.
+    assert fleet(router="kv_aware", host="10.0.0.5", api_key="k").kv_events_bind(1) == "tcp://[::ffff:10.0.0.5]:9403"
+    assert fleet(router="kv_aware", host="0.0.0.0", api_key="k").kv_events_bind(0) == "tcp://*:9402"
 
 
 @pytest.mark.parametrize(

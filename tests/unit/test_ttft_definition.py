@@ -36,6 +36,7 @@ def test_the_bare_streamer_times_the_role_chunk_not_the_first_text():
         result = asdict(stream_chat(client, Endpoint(url="http://vllm/v1", model="m"), [], max_tokens=4, temperature=0))
     assert result["answer"] == "哈"
     assert result["total_ms"] - result["ttft_ms"] >= PAUSE_S * 1000
+    assert result["served_by"] == "vllm-0.32.0-16704dfc", "the server's system_fingerprint, from the last chunk"
 
 
 def test_the_graph_streamer_times_the_role_chunk_not_the_first_text():

@@ -3,9 +3,11 @@
 A ``Client`` (``experiments.run.plan``) like ``experiments.run.clients.BARE``, with what a fleet adds:
 - every call carries the session's id in the header the router's ``consistent_hash`` policy hashes
   (``X-Session-ID``); other policies ignore it;
+- the row names the instance that served it: each of the lab's instances stamps its own name on its
+  responses (``system_fingerprint``, ``CallRecord.served_by``), which the router passes through;
 - around every call it snapshots each instance's vLLM ``/metrics`` and LMCache server ``/metrics``,
-  so the row names the instance that served it (``metrics.attribution``) and splits its hits by the
-  tier of that instance's own LMCache server (the shared one in ``node`` sharing);
+  which split its hits by the tier of that instance's own LMCache server (the shared one in ``node``
+  sharing), and name the instance too (``metrics.attribution``) where a stream named none;
 - a call that fails while the router still answers (an instance lost mid-call) becomes a row with
   its ``error``; a router that stops answering stops the run (``ServerGone``: finish with --resume).
 
@@ -44,13 +46,16 @@ class Fleet:
     names: tuple[str, ...]
     instances: tuple[Endpoint, ...]  # in node sharing every instance names the same LMCache server
     sharing: str
+    # False under concurrent load, where per-call deltas would mix calls: no snapshots, so a row's
+    # instance is what its stream names and its hits are its usage's (the step is measured whole).
+    per_call: bool = True
 
     @classmethod
-    def of(cls, settings: StackSettings, like: Endpoint | None = None) -> "Fleet":
+    def of(cls, settings: StackSettings, like: Endpoint | None = None, per_call: bool = True) -> "Fleet":
         """The fleet ``settings`` describe, called as ``like`` calls its endpoint (model, key, timeout)."""
         names = tuple("vllm" if i == 0 else f"vllm-{i}" for i in range(settings.instances))  # as `serving status` names them
         instances = tuple(settings.endpoint_of(i, like) for i in range(settings.instances))
-        return cls(settings.endpoint_of(like=like), names, instances, settings.sharing)
+        return cls(settings.endpoint_of(like=like), names, instances, settings.sharing, per_call)
 
     @property
     def lmcache_urls(self) -> tuple[str, ...]:
@@ -62,8 +67,10 @@ class Fleet:
         except httpx.HTTPError:
             return False
 
-    def snapshot(self) -> list[dict]:
+    def snapshot(self) -> list[dict] | None:
         """Per instance: its vLLM counters and its LMCache server's (each None when it does not answer)."""
+        if not self.per_call:
+            return None
         servers = {u: _counters(scrape_metrics(u)) for u in dict.fromkeys(self.lmcache_urls)}
         return [{"vllm": _counters(e.scrape_metrics()), "lmcache": servers.get(e.lmcache_metrics_url)} for e in self.instances]
 
@@ -134,4 +141,7 @@ class FleetClient:
                 if self.settle_l2:
                     wait_l2_settled(self.fleet.lmcache_urls)
                 source = hit_source(self.fleet.sharing, call.device_hit_tokens, call.lmcache_l1_hit_tokens, call.lmcache_l2_hit_tokens)
-                yield replace(call, hit_source=source)
+                # The instance's own name on the stream (its system_fingerprint) is exact; the /metrics
+                # attribution stands where a stream carried none.
+                instance = call.served_by if call.served_by in self.fleet.names else call.instance
+                yield replace(call, hit_source=source, instance=instance)

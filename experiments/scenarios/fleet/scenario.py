@@ -39,20 +39,20 @@ DEFAULT_CELLS = [("round_robin", "none"), ("round_robin", "node"), ("round_robin
 SHARED_AT_LEAST = 0.90
 
 
-def parse_cells(text: str) -> list[tuple[str, str]]:
-    """``policy:sharing,policy:sharing`` -> cells, in order; a UserError names a bad one."""
+def parse_cells(text: str, var: str = CELLS_ENV) -> list[tuple[str, str]]:
+    """``policy:sharing,policy:sharing`` -> cells, in order; a UserError (naming ``var``) names a bad one."""
     cells = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
         policy, sep, sharing = item.partition(":")
         if not sep or policy not in ROUTER_POLICIES or sharing not in SHARING_MODES:
-            raise UserError(f"{CELLS_ENV}: {item!r} is not a cell; write policy:sharing, policy one of "
+            raise UserError(f"{var}: {item!r} is not a cell; write policy:sharing, policy one of "
                             f"{', '.join(ROUTER_POLICIES)}, sharing one of {', '.join(SHARING_MODES)}")  # fmt: skip
         if (policy, sharing) not in cells:
             cells.append((policy, sharing))
     if not cells:
-        raise UserError(f"{CELLS_ENV} names no cell; write e.g. round_robin:none,consistent_hash:none")
+        raise UserError(f"{var} names no cell; write e.g. round_robin:none,consistent_hash:none")
     return cells
 
 

@@ -1,9 +1,9 @@
 """Soak: several sessions at once for a fixed time, while the stack's resources are sampled.
 
-The scenario runs its own stack (name ``soak``, its own ports), restarted at the start so the
-figures begin from a fresh process. Batch after batch, ``--concurrency`` sessions of ``--questions``
-questions run at once, each batch on a fresh manual edition (its first calls are cold, the rest
-hits), until ``--duration`` seconds have passed. Every ``SAMPLE_EVERY_S`` seconds ``samples.csv``
+The scenario runs its own stack (name ``soak``, its own ports), started fresh so the figures begin
+from fresh processes (one an earlier run left running is restarted). Batch after batch,
+``--concurrency`` sessions of ``--questions`` questions run at once, each batch on a fresh manual
+edition (its first calls are cold, the rest hits), until ``--duration`` seconds have passed. Every ``SAMPLE_EVERY_S`` seconds ``samples.csv``
 gets each server's RSS and open file descriptors (with its child processes), the LMCache disk
 tier's size and /dev/shm usage. At the end the stack is stopped and whatever it left behind
 (state file, processes, /dev/shm files) is listed.
@@ -62,8 +62,9 @@ def drift(first: pd.Series, last: pd.Series, how: str = "median") -> float | Non
     return None if pd.isna(a) or pd.isna(b) or not a else round(float(b / a - 1), 4)
 
 
-def shm_names() -> set[str]:
-    return {p.name for p in SHM.iterdir()}
+def shm_names(made_before: float | None = None) -> set[str]:
+    """The files in /dev/shm; with ``made_before`` (epoch seconds), those last changed before it."""
+    return {p.name for p in SHM.iterdir() if made_before is None or p.stat().st_ctime < made_before}
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,13 @@ class Soak(Scenario):
     def run(self, plan: SoakPlan, executor) -> None:
         stacks, seen = plan.stacks, plan.observed
         stack = stacks.own
-        stacks.stop()
-        before = shm_names()
-        stacks.use(stack.settings)
+        if stacks.started:  # by this run, a moment ago: its processes are fresh
+            started = min(psutil.Process(row["pid"]).create_time() for row in stack.status())
+            before = shm_names(made_before=started)
+        else:  # left running by an earlier run: restarted, so the figures begin from fresh processes
+            stacks.stop()
+            before = shm_names()
+            stacks.use(stack.settings)
         servers = {row["service"]: row["pid"] for row in stack.status()}
         out = executor.writer.path.parent
         seen["clock_started"] = time.monotonic()
