@@ -103,6 +103,18 @@ def stack(stack_settings):
 
 
 @pytest.fixture(scope="session")
+def layouts_run(stack, tmp_path_factory):
+    """One layouts run on the shared stack (4 questions per layout, a 1,000-token manual), read by the
+    layouts test and by the compare test's gate: (the finished process, its run folder)."""
+    from tests.e2e.helpers import run_cli
+
+    out = tmp_path_factory.mktemp("layouts-run")
+    proc = run_cli("experiments.run_graph", "--scenario", "layouts", "--endpoint", stack.settings.endpoint, "--questions", "4",
+                   "--repeats", "1", "--manual-tokens", "1000", "--max-tokens", "4", "--out", str(out))  # fmt: skip
+    return proc, out
+
+
+@pytest.fixture(scope="session")
 def tiers_env(tmp_path_factory):
     """The environment of the tiers scenario's own stack (tiers and equivalence run on it with
     ``--keep-stack``): the tests of both modules that run them share one stack, stopped at the end."""

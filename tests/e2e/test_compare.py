@@ -30,8 +30,9 @@ def test_two_runs_of_one_configuration_pass_the_gate(stack, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
 
 
-def test_a_cache_busting_layout_against_the_friendly_one_trips_the_gate(stack, tmp_path):
-    run = run_graph(stack, tmp_path / "layouts", "--scenario", "layouts", "--questions", "4", "--repeats", "1")
+def test_a_cache_busting_layout_against_the_friendly_one_trips_the_gate(layouts_run, tmp_path):
+    proc, run = layouts_run  # the session's one layouts run (tests/conftest.py): 4 questions per layout
+    assert proc.returncode == 0, proc.stderr
     proc = run_cli("experiments.compare", str(run), "--pair", "manual_first:instructions_first",
                    "--fail-if-slower", "0.5", "--out", str(tmp_path / "cmp"))  # fmt: skip
     line = assert_one_line_error(proc, "more than 50% slower", "layouts/manual_first → instructions_first", code=1)

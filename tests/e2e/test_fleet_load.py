@@ -57,7 +57,7 @@ def placement_hits(url: str) -> float:
 def test_two_policies_under_load_then_kv_aware_sends_each_manual_where_its_kv_is(tmp_path, monkeypatch):
     # A stack of its own (name and ports), with the scenario's tier sizes (empty: not set here).
     env = own_stack_env(tmp_path, LMLAB_LOAD_CELLS="round_robin:none,kv_aware:none", LMLAB_LOAD_STEPS="2",
-                        LMLAB_LOAD_TENANTS="2", LMLAB_LOAD_USERS="2", LMLAB_KV_CACHE_GIB="", LMLAB_LMCACHE_L1_GIB="",
+                        LMLAB_LOAD_TENANTS="2", LMLAB_LOAD_USERS="1", LMLAB_KV_CACHE_GIB="", LMLAB_LMCACHE_L1_GIB="",
                         LMLAB_DISK_DIR="", LMLAB_ROUTER_PORT=str(free_port()), LMLAB_ROUTER_METRICS_PORT=str(free_port()),
                         LMLAB_KV_EVENTS_PORT=str(free_port()))  # fmt: skip
     out = tmp_path / "run"
@@ -70,7 +70,8 @@ def test_two_policies_under_load_then_kv_aware_sends_each_manual_where_its_kv_is
                        "--max-tokens", "2", "--keep-stack", "--out", str(out), env=env)  # fmt: skip
         assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: a mark missed, which a run this small may
         rows = list(csv.DictReader((out / "results.csv").open()))
-        assert len(rows) == 2 * 2 * 2 * 2 and {r["variant"] for r in rows} == {"round_robin/none", "kv_aware/none"}
+        assert len(rows) == 2 * 2 * 1 * 2  # cells x tenants x users x questions
+        assert {r["variant"] for r in rows} == {"round_robin/none", "kv_aware/none"}
         # Under concurrency every row still names the instance that answered it, from its own stream.
         assert all(r["instance"] in ("vllm", "vllm-1") and r["instance"] == r["served_by"] for r in rows)
         assert {r["load_step"] for r in rows} == {"2"} and {r["tenant"] for r in rows} == {"t0", "t1"}

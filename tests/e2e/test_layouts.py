@@ -10,7 +10,6 @@ from prompts.layouts import dynamic_part, get_layout, static_prefix
 from prompts.manual import builtin_manual
 from prompts.tokenizers import LocalTokenizer, ServedTokenizer
 from serving.model import resolve_model_dir
-from tests.e2e.helpers import run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +24,13 @@ def test_the_local_model_folder_tokenizes_chat_exactly_like_the_server(stack):
     assert local.context_len == served.context_len == 8192
 
 
-def test_manual_first_hits_where_the_busting_layouts_recompute_and_the_prediction_holds(stack, tmp_path):
-    proc = run_cli(
-        "experiments.run_graph", "--scenario", "layouts", "--endpoint", stack.settings.endpoint, "--questions", "3",
-        "--repeats", "1", "--manual-tokens", "1000", "--max-tokens", "4", "--out", str(tmp_path),
-    )  # fmt: skip
+def test_manual_first_hits_where_the_busting_layouts_recompute_and_the_prediction_holds(layouts_run):
+    proc, tmp_path = layouts_run  # the session's one layouts run (tests/conftest.py)
     assert proc.returncode == 0, proc.stderr
     assert "check: PASS" in proc.stdout and "predicted" in proc.stdout
 
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert [r["variant"] for r in rows] == ["manual_first"] * 3 + BUSTING[:1] * 3 + BUSTING[1:] * 3
+    assert [r["variant"] for r in rows] == ["manual_first"] * 4 + BUSTING[:1] * 4 + BUSTING[1:] * 4
     for r in rows:
         observed, predicted = int(r["cached_tokens"]), int(r["predicted_cached_tokens"])
         assert abs(observed - predicted) <= 256 and not r["cache_note"], r

@@ -119,9 +119,10 @@ def test_a_langfuse_dataset_is_the_source_and_langfuse_gets_the_scores(stack, mi
 
 
 def test_every_tier_keeps_the_verdict_of_vllms_own_cache_hit(tiers_env, mine):
-    """The equivalence scenario with my questions: each LMCache tier's answer must get the verdict vLLM's own
-    cache hit got (the same computation); one that differs from cold must be a difference the scenario
-    explains as a near tie."""
+    """The equivalence scenario with my questions, on the tiers stack (``tiers_env``): every tier's answer
+    is compared with the cold one; each LMCache tier's answer must get the verdict vLLM's own cache hit
+    got (the same computation); one that differs from cold must be a difference the scenario explains
+    as a near tie."""
     out = mine / "run"
     proc = run_cli("experiments.run_graph", "--scenario", "equivalence", "--manual", str(mine / "my.txt"),
                    "--questions-file", str(mine / "my.csv"), "--repeats", "1", "--max-tokens", "12",
@@ -130,6 +131,12 @@ def test_every_tier_keeps_the_verdict_of_vllms_own_cache_hit(tiers_env, mine):
     found = rows(out)
     assert_scored(found, EXPECTED)
     comparison = json.loads((out / "summary.json").read_text())["scenarios"]["equivalence"]["comparison"]
+    # Every tier's answer is compared with the cold one, token by token, and every difference says where.
+    assert sum(v["identical"] + v["different"] for v in comparison["per_tier"].values()) == 3 * len({r["repeat"] for r in found})
+    assert comparison["identical_fraction"] is not None
+    for diff in comparison["differences"]:
+        assert {"tier", "position", "cold_token", "tier_token"} <= set(diff), "every difference is explained"
+    assert all(json.loads(r["answer_logprobs"]) for r in found), "each answer carries its token logprobs"
     explained = {(d["repeat"], d["tier"]) for d in comparison["differences"] if d["explained"]}
     for repeat in {r["repeat"] for r in found}:
         verdict = {r["variant"]: r["correct"] for r in found if r["repeat"] == repeat}
