@@ -36,6 +36,27 @@ def parse_counters(text: str) -> dict[str, float]:
     return snapshot
 
 
+def histogram_totals(text: str | None, family_name: str) -> tuple[float, float]:
+    """(sum, count) of a histogram family over every label set (vLLM's queue time, say); zeros when absent."""
+    total = count = 0.0
+    for family in text_string_to_metric_families(text or ""):
+        if family.name == family_name:
+            for s in family.samples:
+                total += s.value if s.name.endswith("_sum") else 0.0
+                count += s.value if s.name.endswith("_count") else 0.0
+    return total, count
+
+
+def counters_by_label(text: str | None, prefix: str, label: str) -> dict[str, float]:
+    """The samples of counters named ``prefix...`` summed by one label's value (the router's results)."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text or ""):
+        for s in family.samples:
+            if s.name.startswith(prefix) and not s.name.endswith("_created"):
+                out[s.labels.get(label, "")] = out.get(s.labels.get(label, ""), 0.0) + s.value
+    return out
+
+
 def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """``after - before`` per series; a series new in ``after`` counts from zero."""
     return {k: v - before.get(k, 0.0) for k, v in after.items()}

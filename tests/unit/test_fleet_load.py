@@ -76,3 +76,17 @@ def test_bad_knobs_are_one_line_errors():
 def test_every_cell_runs_with_vllms_prefix_cache_and_no_disk_tier():
     s = FleetLoad.stack_overrides(FleetLoadParams(), "cpu")
     assert (s["prefix_caching"], s["disk_dir"], s["instances"], s["router"], s["sharing"]) == (True, "off", 2, "round_robin", "none")
+
+
+def test_the_queue_histogram_and_the_routers_results_are_read_from_metrics_text():
+    from metrics.prometheus import counters_by_label, histogram_totals
+
+    vllm = ("# TYPE vllm:request_queue_time_seconds histogram\n"
+            'vllm:request_queue_time_seconds_bucket{engine="0",le="+Inf"} 3.0\n'
+            'vllm:request_queue_time_seconds_sum{engine="0"} 0.12\n'
+            'vllm:request_queue_time_seconds_count{engine="0"} 3.0\n')  # fmt: skip
+    assert histogram_totals(vllm, "vllm:request_queue_time_seconds") == (0.12, 3.0)
+    router = ("# TYPE vllm_router_kv_placement_lookups_total counter\n"
+              'vllm_router_kv_placement_lookups_total{result="hit"} 4\n'
+              'vllm_router_kv_placement_lookups_total{result="miss"} 1\n')  # fmt: skip
+    assert counters_by_label(router, "vllm_router_kv_placement_lookups", "result") == {"hit": 4.0, "miss": 1.0}

@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
 
 from clients.endpoint import scrape_metrics
 from experiments.run.plan import Session
 from experiments.scenarios.fleet.client import Fleet, FleetClient
 from metrics.attribution import UNKNOWN
-from metrics.prometheus import delta, hit_tokens, parse_counters
+from metrics.prometheus import counters_by_label, delta, histogram_totals, hit_tokens, parse_counters
 from metrics.records import CallRecord
 
 QUEUE_TIME = "vllm:request_queue_time_seconds"
@@ -62,31 +61,6 @@ class LoadClient:
                 return
 
 
-def _histogram_sums(text: str | None, family_name: str) -> tuple[float, float]:
-    """(sum, count) of a histogram family, over every label set; zeros when absent."""
-    total = count = 0.0
-    for family in text_string_to_metric_families(text or ""):
-        if family.name != family_name.removesuffix("_seconds") and family.name != family_name:
-            continue
-        for s in family.samples:
-            if s.name.endswith("_sum"):
-                total += s.value
-            elif s.name.endswith("_count"):
-                count += s.value
-    return total, count
-
-
-def _by_label(text: str | None, prefix: str, label: str) -> dict[str, float]:
-    """A counter family's samples summed by one label's value (the router's results)."""
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text or ""):
-        for s in family.samples:
-            if s.name.startswith(prefix) and not s.name.endswith("_created"):
-                key = s.labels.get(label, "")
-                out[key] = out.get(key, 0.0) + s.value
-    return out
-
-
 def fleet_snapshot(fleet: Fleet, router_metrics_url: str) -> dict:
     """Every counter a step's figures are deltas of."""
     per_instance = []
@@ -97,11 +71,11 @@ def fleet_snapshot(fleet: Fleet, router_metrics_url: str) -> dict:
         per_instance.append({
             "vllm": parse_counters(text) if text is not None else {},
             "lmcache": parse_counters(lmcache) if lmcache is not None else {},
-            "queue": _histogram_sums(text, QUEUE_TIME),
+            "queue": histogram_totals(text, QUEUE_TIME),
         })  # fmt: skip
     router = scrape_metrics(router_metrics_url)
-    return {"instances": per_instance, "lookups": _by_label(router, ROUTER_LOOKUPS, "result"),
-            "inputs": _by_label(router, ROUTER_INPUTS, "result")}  # fmt: skip
+    return {"instances": per_instance, "lookups": counters_by_label(router, ROUTER_LOOKUPS, "result"),
+            "inputs": counters_by_label(router, ROUTER_INPUTS, "result")}  # fmt: skip
 
 
 def step_figures(fleet: Fleet, before: dict, after: dict, events: list[int]) -> dict:
