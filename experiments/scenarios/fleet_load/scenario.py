@@ -102,7 +102,8 @@ class FleetLoadPlan(Plan):
 
 class FleetLoad(Scenario):
     name = "fleet_load"
-    pinned_context = {"layout": "manual_first", "metrics_per_call": False}  # concurrent calls: per-call deltas would mix
+    # Concurrent calls: per-call deltas would mix. It cuts each tenant's manual to its own size (cpu: 480 tokens).
+    pinned_context = {"layout": "manual_first", "metrics_per_call": False, "truncate_manual": True}
     bench_args = {"questions": 3, "repeats": 1}
     charts = ((p90_against_load, "Fleet under load: p90 TTFT against sessions at once, per routing policy"),
               (hits_and_share, "Fleet under load: hit share and the busiest instance's share, per cell"))  # fmt: skip
