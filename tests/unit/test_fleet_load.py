@@ -90,3 +90,13 @@ def test_the_queue_histogram_and_the_routers_results_are_read_from_metrics_text(
               'vllm_router_kv_placement_lookups_total{result="hit"} 4\n'
               'vllm_router_kv_placement_lookups_total{result="miss"} 1\n')  # fmt: skip
     assert counters_by_label(router, "vllm_router_kv_placement_lookups", "result") == {"hit": 4.0, "miss": 1.0}
+
+
+def test_a_fleet_runs_the_cell_it_has_first_then_its_sharing_mode_then_mode_by_mode():
+    from experiments.scenarios.fleet.scenario import run_order
+    from serving.settings import StackSettings
+
+    base = StackSettings(name="t", instances=2, router="round_robin", sharing="none")
+    cells = [("round_robin", "redis"), ("cache_aware", "none"), ("round_robin", "node"), ("round_robin", "none"), ("consistent_hash", "node")]
+    assert run_order(base, cells) == [("round_robin", "none"), ("cache_aware", "none"), ("round_robin", "redis"),
+                                      ("round_robin", "node"), ("consistent_hash", "node")]  # fmt: skip

@@ -56,6 +56,14 @@ def parse_cells(text: str, var: str = CELLS_ENV) -> list[tuple[str, str]]:
     return cells
 
 
+def run_order(base: StackSettings, cells) -> list[tuple[str, str]]:
+    """The cells in the order a fleet runs them: the one the stack already has first, then cells of the
+    same sharing mode (a policy change restarts only the router), then the others, mode by mode."""
+    started = (base.router, base.sharing)
+    modes = list(dict.fromkeys([base.sharing] + [s for _, s in cells]))
+    return sorted(cells, key=lambda c: (c != started, modes.index(c[1])))
+
+
 def cell_settings(base: StackSettings, policy: str, sharing: str) -> StackSettings:
     """The fleet's settings for one cell. Redis cells drop the disk tier: every L2 hit is then Redis."""
     more = {"disk_dir": "off"} if sharing == "redis" else {}
@@ -102,12 +110,7 @@ class FleetScenario(Scenario):
 
     def sessions(self, opts: ScenarioOptions) -> FleetPlan:
         base, stacks = opts.stacks.settings, opts.stacks
-        started = (base.router, base.sharing)
-        # The cell the stack already has goes first, then cells of the same sharing mode (a policy
-        # change restarts only the router), then the others, mode by mode.
-        wanted = list(opts.params.fleet_cells)
-        modes = list(dict.fromkeys([base.sharing] + [s for _, s in wanted]))
-        cells = sorted(wanted, key=lambda c: (c != started, modes.index(c[1])))
+        cells = run_order(base, list(opts.params.fleet_cells))
         # Instance 0 for the manual's /tokenize; the calls go through the router, measured by the fleet's meter.
         ctx = self.pin(opts.context).on(base, 0)
         sessions = []

@@ -34,7 +34,7 @@ from experiments.run.stacks import Stacks
 from experiments.scenarios.base import Scenario, ScenarioOptions
 from experiments.scenarios.capacity.scenario import CPU_KV_SCALE
 from experiments.scenarios.fleet.client import Fleet, FleetClient
-from experiments.scenarios.fleet.scenario import cell_settings, parse_cells
+from experiments.scenarios.fleet.scenario import cell_settings, parse_cells, run_order
 from experiments.scenarios.fleet_load.cells import STEPS_CSV, cells, check
 from experiments.scenarios.fleet_load.chart import hits_and_share, p90_against_load
 from experiments.scenarios.fleet_load.load import KvEventCounter, LoadClient, StepClock, fleet_snapshot, step_figures
@@ -126,9 +126,7 @@ class FleetLoad(Scenario):
         manual_tokens = opts.manual.tokens if opts.manual.given or base.gpu else CPU_MANUAL_TOKENS
         ctx = replace(self.pin(opts.context), manual_tokens=manual_tokens).on(base, 0)
         clock = StepClock()
-        started = (base.router, base.sharing)
-        modes = list(dict.fromkeys([base.sharing] + [s for _, s in params.load_cells]))
-        order = sorted(params.load_cells, key=lambda c: (c != started, modes.index(c[1])))
+        order = run_order(base, list(params.load_cells))
         sessions = []
         for policy, sharing in order:
             settings = cell_settings(base, policy, sharing)
